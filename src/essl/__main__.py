@@ -1,0 +1,3 @@
+from essl.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ``essl`` command. Subcommand modules register parsers without importing torch."""
