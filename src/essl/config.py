@@ -104,6 +104,11 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "5e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
@@ -134,13 +139,21 @@ def apply_overrides(cfg: T, overrides: typing.Sequence[str]) -> T:
                 hint = f"did you mean '{'.'.join([*parts[:i], close[0]])}'?" if close else f"valid: {valid}"
                 raise ConfigError(f"override '{item}': unknown key '{'.'.join(parts[: i + 1])}'; {hint}")
             if i == len(parts) - 1:
-                try:
-                    node[p] = yaml.safe_load(raw)
-                except yaml.YAMLError as e:
-                    raise ConfigError(f"override '{item}': cannot parse value: {e}") from None
+                node[p] = _parse_value(raw, item)
             else:
                 node = node[p]
     return from_dict(type(cfg), data, "config")
+
+
+def _parse_value(raw: str, item: str) -> Any:
+    """A value as YAML reads it (numbers, booleans, lists, null, strings)."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"override '{item}': cannot parse value: {e}") from None
+    return value
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
