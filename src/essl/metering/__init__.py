@@ -7,6 +7,16 @@ from essl.metering.meter import Meter, MeterConfig, StepData
 from essl.metering.storage import Storage, optimizer_bytes, storage_of
 
 __all__ = [
-    "EnergyConfig", "EnergyMeter", "FlopCache", "Meter", "MeterConfig", "PeakMemory",
-    "StepData", "Storage", "count_flops", "flop_formulas", "optimizer_bytes", "storage_of",
+    "EnergyConfig",
+    "EnergyMeter",
+    "FlopCache",
+    "Meter",
+    "MeterConfig",
+    "PeakMemory",
+    "StepData",
+    "Storage",
+    "count_flops",
+    "flop_formulas",
+    "optimizer_bytes",
+    "storage_of",
 ]

@@ -50,8 +50,12 @@ class EnergyMeter:
             return
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         kwargs: dict[str, Any] = dict(
-            country_iso_code=self.cfg.country_iso_code, output_methods=[], log_level="error",
-            measure_power_secs=3600, tracking_mode="process", allow_multiple_runs=True,
+            country_iso_code=self.cfg.country_iso_code,
+            output_methods=[],
+            log_level="error",
+            measure_power_secs=3600,
+            tracking_mode="process",
+            allow_multiple_runs=True,
         )
         if self.cfg.force_cpu_power is not None:
             kwargs["force_cpu_power"] = self.cfg.force_cpu_power
@@ -81,6 +85,9 @@ class EnergyMeter:
             self.tracker = None
 
     def metadata(self) -> dict[str, Any]:
-        return {"energy_source": "codecarbon.offline" if self.reason is None else None,
-                "energy_mode": self.mode, "energy_unavailable_reason": self.reason,
-                "country_iso_code": self.cfg.country_iso_code}
+        return {
+            "energy_source": "codecarbon.offline" if self.reason is None else None,
+            "energy_mode": self.mode,
+            "energy_unavailable_reason": self.reason,
+            "country_iso_code": self.cfg.country_iso_code,
+        }

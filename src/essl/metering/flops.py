@@ -32,21 +32,44 @@ aten = torch.ops.aten
 R = TypeVar("R")
 
 
-def _sdpa_cpu_flop(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any,
-                   out_shape: Any = None, **kwargs: Any) -> int:
+def _sdpa_cpu_flop(
+    query_shape: Any,
+    key_shape: Any,
+    value_shape: Any,
+    *args: Any,
+    out_shape: Any = None,
+    **kwargs: Any,
+) -> int:
     return int(sdpa_flop_count(query_shape, key_shape, value_shape))
 
 
-def _sdpa_cpu_backward_flop(grad_out_shape: Any, query_shape: Any, key_shape: Any,
-                            value_shape: Any, *args: Any, out_shape: Any = None,
-                            **kwargs: Any) -> int:
+def _sdpa_cpu_backward_flop(
+    grad_out_shape: Any,
+    query_shape: Any,
+    key_shape: Any,
+    value_shape: Any,
+    *args: Any,
+    out_shape: Any = None,
+    **kwargs: Any,
+) -> int:
     return int(sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape))
 
 
-def _conv_backward_flop(grad_out_shape: Any, x_shape: Any, w_shape: Any, _bias: Any,
-                        _stride: Any, _padding: Any, _dilation: Any, transposed: bool,
-                        _output_padding: Any, groups: int, output_mask: Any,
-                        out_shape: Any = None, **kwargs: Any) -> int:
+def _conv_backward_flop(
+    grad_out_shape: Any,
+    x_shape: Any,
+    w_shape: Any,
+    _bias: Any,
+    _stride: Any,
+    _padding: Any,
+    _dilation: Any,
+    transposed: bool,
+    _output_padding: Any,
+    groups: int,
+    output_mask: Any,
+    out_shape: Any = None,
+    **kwargs: Any,
+) -> int:
     """Input gradient: a (transposed) conv with the same weight. Weight gradient: the same
     multiply-adds as the forward pass, i.e. B·T_out·C_out·(C_in/groups)·K, groups included."""
     flops = 0

@@ -57,8 +57,10 @@ class PeakMemory:
             )
         if self.source.startswith("proc"):
             return MemoryReading(peak_bytes=_vm_hwm(), reserved_bytes=None)
-        return MemoryReading(peak_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                             reserved_bytes=None)
+        return MemoryReading(
+            peak_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            reserved_bytes=None,
+        )
 
 
 def _vm_hwm() -> int:

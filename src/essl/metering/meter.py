@@ -84,8 +84,13 @@ class _Totals:
 class Meter:
     """Cumulative efficiency markers; ``state_dict`` carries the totals across a resume."""
 
-    def __init__(self, cfg: MeterConfig, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 device: torch.device) -> None:
+    def __init__(
+        self,
+        cfg: MeterConfig,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+    ) -> None:
         self.cfg, self.model, self.optimizer, self.device = cfg, model, optimizer, device
         self.totals = _Totals()
         self.flop_cache = FlopCache()
@@ -137,23 +142,34 @@ class Meter:
         t.frames += data.frames
         t.utterances += data.utterances
         fields: dict[str, Any] = {
-            "step_time": step_time, "wall_time": t.wall_time,
-            "audio_seconds": data.audio_seconds, "cum_audio_seconds": t.audio_seconds,
-            "cum_samples": t.samples, "cum_frames": t.frames, "cum_utterances": t.utterances,
+            "step_time": step_time,
+            "wall_time": t.wall_time,
+            "audio_seconds": data.audio_seconds,
+            "cum_audio_seconds": t.audio_seconds,
+            "cum_samples": t.samples,
+            "cum_frames": t.frames,
+            "cum_utterances": t.utterances,
             "masked_frames": data.masked_frames,
             "audio_seconds_per_second": data.audio_seconds / step_time if step_time > 0 else None,
         }
         if not self.cfg.enabled:
             return fields
         st = storage_of(self.model)
-        fields.update(params=st.params, trainable_params=st.trainable_params,
-                      param_bytes=st.param_bytes, optimizer_bytes=optimizer_bytes(self.optimizer))
+        fields.update(
+            params=st.params,
+            trainable_params=st.trainable_params,
+            param_bytes=st.param_bytes,
+            optimizer_bytes=optimizer_bytes(self.optimizer),
+        )
         if self.cfg.flops:
             flops = self._step_flops * flops_scale
             t.flops += flops
             peak = (self.peak_flops or 0) * flops_scale
-            fields.update(flops=flops, cum_flops=t.flops,
-                          mfu=flops / step_time / peak if peak and step_time > 0 else None)
+            fields.update(
+                flops=flops,
+                cum_flops=t.flops,
+                mfu=flops / step_time / peak if peak and step_time > 0 else None,
+            )
         if self.memory is not None:
             m = self.memory.read()
             fields["peak_memory_bytes"] = m.peak_bytes
@@ -170,8 +186,10 @@ class Meter:
         """Where each marker comes from, for the run's metadata."""
         return {
             "flops_source": "torch FlopCounterMode + essl fixes (CPU SDPA, grouped conv backward)"
-            if self.cfg.flops else None,
-            "peak_flops": self.peak_flops, "peak_flops_source": self.peak_source,
+            if self.cfg.flops
+            else None,
+            "peak_flops": self.peak_flops,
+            "peak_flops_source": self.peak_source,
             "memory_source": self.memory.source if self.memory else None,
             **self.energy.metadata(),
         }

@@ -30,8 +30,12 @@ def _best_rate(fn: object, flops: float, device: torch.device, repeats: int) -> 
 
 
 @torch.no_grad()
-def measure_peaks(device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                  size: int = 1024, repeats: int = 5) -> dict[str, float]:
+def measure_peaks(
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    size: int = 1024,
+    repeats: int = 5,
+) -> dict[str, float]:
     """FLOP/s of a ``size``² GEMM and of a 1×1 conv (size channels, 8×size frames)."""
     device = torch.device(device)
     a = torch.randn(size, size, device=device, dtype=dtype)
