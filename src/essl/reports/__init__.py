@@ -1,0 +1,1 @@
+"""Reports: JSON results to tables, plots and self-contained HTML."""
