@@ -39,7 +39,8 @@ def test_allocator_tunables_are_added_once_and_respect_opt_outs():
 def test_user_errors_exit_2_with_a_message_and_no_traceback(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "essl", "corpus", "validate", str(tmp_path / "none.jsonl")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 2, r.stderr
     assert "essl: error:" in r.stderr and "Traceback" not in r.stderr

@@ -31,7 +31,9 @@ def test_round_trip_through_dict_is_identity():
 
 
 def test_unknown_key_is_rejected_with_a_suggestion():
-    with pytest.raises(ConfigError, match=r"config.inner: unknown key 'num_layer'; did you mean 'num_layers'"):
+    with pytest.raises(
+        ConfigError, match=r"config.inner: unknown key 'num_layer'; did you mean 'num_layers'"
+    ):
         from_dict(Outer, {"inner": {"num_layer": 3}})
 
 

@@ -74,7 +74,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
                 return _coerce(a, value, where)
             except ConfigError as e:
                 errors.append(str(e))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {tp}")
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {tp}"
+        )
     if origin is Literal:
         if value not in args:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
@@ -89,8 +91,14 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if origin is tuple:
             if len(args) != len(value):
                 raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
-            return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-        return [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)] if args else list(value)
+            return tuple(
+                _coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value))
+            )
+        return (
+            [_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+            if args
+            else list(value)
+        )
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
@@ -123,7 +131,6 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 
 def apply_overrides(cfg: T, overrides: typing.Sequence[str]) -> T:
     """Return a copy of ``cfg`` with ``key.sub=value`` overrides applied (values parsed as YAML)."""
-    import yaml
 
     data = to_dict(cfg)
     for item in overrides:
@@ -136,8 +143,14 @@ def apply_overrides(cfg: T, overrides: typing.Sequence[str]) -> T:
             if not isinstance(node, dict) or p not in node:
                 valid = ", ".join(node) if isinstance(node, dict) else "(not a section)"
                 close = difflib.get_close_matches(p, node, n=1) if isinstance(node, dict) else []
-                hint = f"did you mean '{'.'.join([*parts[:i], close[0]])}'?" if close else f"valid: {valid}"
-                raise ConfigError(f"override '{item}': unknown key '{'.'.join(parts[: i + 1])}'; {hint}")
+                hint = (
+                    f"did you mean '{'.'.join([*parts[:i], close[0]])}'?"
+                    if close
+                    else f"valid: {valid}"
+                )
+                raise ConfigError(
+                    f"override '{item}': unknown key '{'.'.join(parts[: i + 1])}'; {hint}"
+                )
             if i == len(parts) - 1:
                 node[p] = _parse_value(raw, item)
             else:

@@ -7,8 +7,14 @@ from essl.errors import ManifestError
 
 
 def _utt(**kw):
-    base = dict(id="a", path="wav/a.wav", duration=1.0, speaker="s1", sex="female",
-                phones=(("sil", 0.0, 0.1), ("AA", 0.1, 1.0)))
+    base = dict(
+        id="a",
+        path="wav/a.wav",
+        duration=1.0,
+        speaker="s1",
+        sex="female",
+        phones=(("sil", 0.0, 0.1), ("AA", 0.1, 1.0)),
+    )
     base.update(kw)
     return Utterance(**base)
 
@@ -33,7 +39,10 @@ def test_write_is_byte_identical_for_equal_content(tmp_path):
         ('{"id": "x", "path": "p.wav"}', r"m.jsonl:2: missing required field 'duration'"),
         ('{"id": "x", "path": "p.wav", "duration": "long"}', "must be numbers"),
         ('{"id": "a", "path": "p.wav", "duration": 1}', "duplicate id 'a'"),
-        ('{"id": "x", "path": "p.wav", "duration": 1, "phones": [["a", 0]]}', r"'phones'\[0\] must be"),
+        (
+            '{"id": "x", "path": "p.wav", "duration": 1, "phones": [["a", 0]]}',
+            r"'phones'\[0\] must be",
+        ),
         ("[1, 2]", "expected a JSON object"),
     ],
 )

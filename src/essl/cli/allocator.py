@@ -23,8 +23,10 @@ def fast_allocator_env(env: dict[str, str]) -> dict[str, str] | None:
     """The environment to re-exec with, or None when nothing needs changing."""
     if not sys.platform.startswith("linux") or env.get("ESSL_ALLOCATOR") == "system":
         return None
-    if env.get(_MARK) or "malloc" in env.get("LD_PRELOAD", "") or "mmap_threshold" in env.get(
-        "GLIBC_TUNABLES", ""
+    if (
+        env.get(_MARK)
+        or "malloc" in env.get("LD_PRELOAD", "")
+        or "mmap_threshold" in env.get("GLIBC_TUNABLES", "")
     ):
         return None
     new = dict(env)

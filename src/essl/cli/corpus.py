@@ -15,20 +15,34 @@ def register(sub: Any) -> None:
     s.add_argument("--minutes", type=float, default=20.0, help="total audio (default 20)")
     s.add_argument("--speakers", type=int, default=16, help="number of speakers (default 16)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--female-ratio", type=float, default=0.5,
-                   help="fraction of female speakers (default 0.5: balanced)")
-    s.add_argument("--accents", default=None,
-                   help="comma-separated espeak-ng voices, e.g. en-us,en,en-gb-scotland "
-                        "(default: all supported English accents)")
-    s.add_argument("--counterfactual-pairs", action="store_true",
-                   help="also speak each sentence by a matched speaker of the other sex (twin)")
+    s.add_argument(
+        "--female-ratio",
+        type=float,
+        default=0.5,
+        help="fraction of female speakers (default 0.5: balanced)",
+    )
+    s.add_argument(
+        "--accents",
+        default=None,
+        help="comma-separated espeak-ng voices, e.g. en-us,en,en-gb-scotland "
+        "(default: all supported English accents)",
+    )
+    s.add_argument(
+        "--counterfactual-pairs",
+        action="store_true",
+        help="also speak each sentence by a matched speaker of the other sex (twin)",
+    )
     s.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
     s.set_defaults(handler=_synth)
 
     v = cs.add_parser("validate", help="check every entry of a manifest and its audio")
     v.add_argument("manifest")
-    v.add_argument("--quarantine", metavar="OUT", default=None,
-                   help="write OUT/manifest.jsonl (good entries) and OUT/rejects.jsonl")
+    v.add_argument(
+        "--quarantine",
+        metavar="OUT",
+        default=None,
+        help="write OUT/manifest.jsonl (good entries) and OUT/rejects.jsonl",
+    )
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(handler=_validate)
 
@@ -44,8 +58,11 @@ def _synth(args: argparse.Namespace) -> int:
 
     accents = tuple(a.strip() for a in args.accents.split(",")) if args.accents else None
     cfg = SynthConfig(
-        minutes=args.minutes, speakers=args.speakers, seed=args.seed,
-        female_ratio=args.female_ratio, counterfactual_pairs=args.counterfactual_pairs,
+        minutes=args.minutes,
+        speakers=args.speakers,
+        seed=args.seed,
+        female_ratio=args.female_ratio,
+        counterfactual_pairs=args.counterfactual_pairs,
         **({"accents": accents} if accents else {}),
     )
     path = build_corpus(cfg, args.out_dir, jobs=args.jobs)

@@ -121,8 +121,10 @@ def read_manifest(path: str | Path) -> list[Utterance]:
     """Read a JSONL manifest; ids must be unique. Raises ManifestError naming file and line."""
     path = Path(path)
     if not path.is_file():
-        raise ManifestError(f"{path}: manifest not found; build one with `essl corpus synth` "
-                            "or `essl corpus import`")
+        raise ManifestError(
+            f"{path}: manifest not found; build one with `essl corpus synth` "
+            "or `essl corpus import`"
+        )
     utts: list[Utterance] = []
     seen: set[str] = set()
     with path.open(encoding="utf-8") as f:
@@ -133,8 +135,9 @@ def read_manifest(path: str | Path) -> list[Utterance]:
             try:
                 d = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ManifestError(f"{where}: not valid JSON ({e.msg}); each line must be "
-                                    "one JSON object") from None
+                raise ManifestError(
+                    f"{where}: not valid JSON ({e.msg}); each line must be one JSON object"
+                ) from None
             u = Utterance.from_dict(d, where)
             if u.id in seen:
                 raise ManifestError(f"{where}: duplicate id '{u.id}'; ids must be unique")

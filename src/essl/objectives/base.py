@@ -43,5 +43,5 @@ class SSLTask(nn.Module, ABC):
     def forward(self, batch: Batch) -> TaskOutput:  # type: ignore[override]
         ...
 
-    def on_update(self, num_updates: int) -> None:  # noqa: B027 - optional hook
+    def on_update(self, num_updates: int) -> None:
         """Called after each optimizer update (e.g. to anneal a Gumbel temperature)."""

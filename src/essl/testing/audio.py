@@ -12,8 +12,14 @@ from scipy.signal import lfilter
 
 # Two formant frequencies (Hz) per phone label; "sil" is near-silence.
 PHONE_FORMANTS: dict[str, tuple[float, float]] = {
-    "AA": (730, 1090), "IY": (270, 2290), "UW": (300, 870), "EH": (530, 1840),
-    "AE": (660, 1720), "ER": (490, 1350), "OW": (570, 840), "AH": (520, 1190),
+    "AA": (730, 1090),
+    "IY": (270, 2290),
+    "UW": (300, 870),
+    "EH": (530, 1840),
+    "AE": (660, 1720),
+    "ER": (490, 1350),
+    "OW": (570, 840),
+    "AH": (520, 1190),
 }
 
 

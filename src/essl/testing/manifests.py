@@ -37,7 +37,9 @@ def make_tiny_corpus(
         n_ph = max(2, int(seconds / 0.1) - 2)
         durs = rng.uniform(0.06, 0.14, n_ph)
         durs *= (seconds - 0.2) / durs.sum()
-        seq = [("sil", 0.1)] + [(labels[rng.integers(len(labels))], d) for d in durs] + [("sil", 0.1)]
+        seq = (
+            [("sil", 0.1)] + [(labels[rng.integers(len(labels))], d) for d in durs] + [("sil", 0.1)]
+        )
         wave, spans = synthetic_vowels(seq, f0=f0, sample_rate=sample_rate, seed=seed * 1000 + i)
         uid = f"spk{spk}_{i:04d}"
         rel = f"wav/{uid}.wav"
@@ -47,12 +49,22 @@ def make_tiny_corpus(
             (f"w{j}", inner[j][1], inner[min(j + 1, len(inner) - 1)][2])
             for j in range(0, len(inner), 2)
         ]
-        utts.append(Utterance(
-            id=uid, path=rel, duration=len(wave) / sample_rate, sample_rate=sample_rate,
-            speaker=f"spk{spk}", sex=sex, accent="en-us" if spk < num_speakers // 2 else "en",
-            age=None, text=" ".join(w for w, _, _ in words), words=tuple(words),
-            phones=tuple(spans), split=("train", "train", "dev", "test")[i % 4],
-        ))
+        utts.append(
+            Utterance(
+                id=uid,
+                path=rel,
+                duration=len(wave) / sample_rate,
+                sample_rate=sample_rate,
+                speaker=f"spk{spk}",
+                sex=sex,
+                accent="en-us" if spk < num_speakers // 2 else "en",
+                age=None,
+                text=" ".join(w for w, _, _ in words),
+                words=tuple(words),
+                phones=tuple(spans),
+                split=("train", "train", "dev", "test")[i % 4],
+            )
+        )
     path = out_dir / "manifest.jsonl"
     write_manifest(path, utts)
     return path
