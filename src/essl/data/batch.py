@@ -25,6 +25,9 @@ class Batch:
     """(B,) start sample of each crop inside its utterance (0 when not cropped)."""
     labels: torch.Tensor | None = None
     """(B, T) long frame targets at the encoder frame rate (e.g. k-means units), -100 = none."""
+    segments: list[list[tuple[int, int]]] | None = None
+    """Per row, ``(start_frame, end_frame)`` segments of the crop (phone/word boundaries),
+    for segment-informed maskers; None when the corpus has no precomputed boundaries."""
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
     """Other per-batch tensors (pretext targets, attribute ids, ...), each documented by its producer."""
 
