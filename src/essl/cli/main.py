@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from essl.cli.allocator import ensure_fast_allocator
 from essl.errors import EXIT_USER_ERROR, EsslError
 
-GROUPS = ("corpus", "targets", "pretrain", "efficiency")
+GROUPS = ("corpus", "targets", "pretrain", "efficiency", "profile")
 
 
 def build_parser() -> argparse.ArgumentParser:
