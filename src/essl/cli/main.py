@@ -18,7 +18,16 @@ from collections.abc import Sequence
 from essl.cli.allocator import ensure_fast_allocator
 from essl.errors import EXIT_USER_ERROR, EsslError
 
-GROUPS = ("corpus", "targets", "pretrain", "efficiency", "profile")
+GROUPS = (
+    "corpus",
+    "targets",
+    "pretrain",
+    "evaluate",
+    "boundaries",
+    "pretext",
+    "efficiency",
+    "profile",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
