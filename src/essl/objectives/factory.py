@@ -1,0 +1,23 @@
+"""Assemble an SSL task from the model, masking and objective configs."""
+
+from __future__ import annotations
+
+from essl.masking import MaskingConfig, build_masker
+from essl.models.config import EncoderConfig
+from essl.models.encoder import Encoder
+from essl.objectives.base import SSLTask
+from essl.objectives.config import ObjectiveConfig
+from essl.objectives.hubert import HubertTask
+from essl.objectives.wav2vec2 import Wav2Vec2Task
+
+__all__ = ["build_task"]
+
+
+def build_task(model: EncoderConfig, masking: MaskingConfig, objective: ObjectiveConfig) -> SSLTask:
+    """A fresh :class:`SSLTask` (encoder, masker and heads) for ``objective.name``."""
+    objective.validate()
+    encoder = Encoder(model)
+    masker = build_masker(masking)
+    if objective.name == "hubert":
+        return HubertTask(encoder, masker, objective.hubert)
+    return Wav2Vec2Task(encoder, masker, objective.wav2vec2)
