@@ -219,3 +219,20 @@ def test_loader_state_round_trips_and_rejects_garbage(tiny_corpus: Path) -> None
     assert loader.state_dict() == {"epoch": 3, "batches": 0}
     with pytest.raises(EsslError):
         loader.load_state_dict({"epoch": "x"})
+
+
+def test_batches_carry_frame_segments_of_their_crops_when_boundaries_are_given(tiny_corpus):
+    from essl.data.loading import LoaderConfig, build_loader
+    from essl.data.manifest import read_manifest
+
+    utts = read_manifest(tiny_corpus)
+    bounds = {u.id: [p[1] for p in u.phones[1:]] for u in utts}  # phone onsets
+    loader = build_loader(
+        tiny_corpus, LoaderConfig(max_seconds=0.6, max_batch_seconds=4.0), seed=0, boundaries=bounds
+    )
+    for batch in loader:
+        assert batch.segments is not None and len(batch.segments) == len(batch.utterances)
+        for segs, n in zip(batch.segments, batch.lengths.tolist()):
+            T = 1 + (n - 400) // 320
+            assert segs and segs[0][0] == 0 and segs[-1][1] == T
+            assert all(a[1] == b[0] for a, b in zip(segs, segs[1:]))  # contiguous tiling

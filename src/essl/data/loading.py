@@ -18,7 +18,7 @@ See :mod:`essl.data.sampler` for how batches, crops and rank shards are planned.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,10 +98,17 @@ class ResumableLoader:
     batches the interrupted run had not received yet.
     """
 
-    def __init__(self, dataset: CropDataset, sampler: BucketBatchSampler, cfg: LoaderConfig):
+    def __init__(
+        self,
+        dataset: CropDataset,
+        sampler: BucketBatchSampler,
+        cfg: LoaderConfig,
+        boundaries: Mapping[str, Sequence[float]] | None = None,
+    ):
         self.dataset = dataset
         self.sampler = sampler
         self.cfg = cfg
+        self.boundaries = boundaries
         self.epoch = 0
         self.batches = 0
         self._loader = self._dataloader()
@@ -125,6 +132,8 @@ class ResumableLoader:
         try:
             for batch in it:
                 self.batches += 1
+                if self.boundaries is not None:
+                    batch.segments = _segments(self.boundaries, batch)
                 yield _pinned(batch) if self._pin else batch
         except Exception:
             # Stop the workers now: left to the garbage collector, torch's shutdown stalls
@@ -182,12 +191,14 @@ def build_loader(
     labels: Mapping[str, np.ndarray] | None = None,
     split: str | None = None,
     frames_fn: Callable[[int], int] | None = None,
+    boundaries: Mapping[str, Sequence[float]] | None = None,
 ) -> ResumableLoader:
     """A :class:`ResumableLoader` over the utterances of ``manifest_path`` (of ``split``).
 
     Utterances shorter than ``cfg.min_seconds`` are dropped; raises EsslError when none are
     left, ConfigError for an invalid ``cfg``, and AudioError (naming the file) when an
     utterance cannot be read. ``labels``: utterance id -> (T,) frame labels at 50 Hz.
+    ``boundaries``: utterance id -> boundary times (s); batches then carry ``segments``.
     """
     cfg.validate()
     if not 0 <= rank < world_size or seed < 0:
@@ -231,4 +242,10 @@ def build_loader(
         world_size=world_size,
         shards=shards,
     )
-    return ResumableLoader(dataset, sampler, cfg)
+    return ResumableLoader(dataset, sampler, cfg, boundaries)
+
+
+def _segments(boundaries: Mapping[str, Sequence[float]], batch: Batch) -> Any:
+    from essl.masking.segment import batch_segments
+
+    return batch_segments(boundaries, batch.utterances, batch.offsets, batch.lengths)

@@ -40,7 +40,7 @@ class SSLTask(nn.Module, ABC):
     encoder: nn.Module
 
     @abstractmethod
-    def forward(self, batch: Batch) -> TaskOutput:  # type: ignore[override]
+    def forward(self, batch: Batch) -> TaskOutput:
         ...
 
     def on_update(self, num_updates: int) -> None:

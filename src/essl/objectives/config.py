@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from essl.errors import ConfigError
+from essl.objectives.multitask import MultitaskConfig
 
 __all__ = ["HubertLossConfig", "ObjectiveConfig", "Wav2Vec2LossConfig"]
 
@@ -101,6 +102,8 @@ class ObjectiveConfig:
     """Settings of "wav2vec2"."""
     hubert: HubertLossConfig = field(default_factory=HubertLossConfig)
     """Settings of "hubert" (num_classes is required)."""
+    multitask: MultitaskConfig = field(default_factory=MultitaskConfig)
+    """Signal pretext targets added to the objective (none by default)."""
 
     def validate(self) -> None:
         self.wav2vec2.validate()

@@ -8,6 +8,7 @@ from essl.models.encoder import Encoder
 from essl.objectives.base import SSLTask
 from essl.objectives.config import ObjectiveConfig
 from essl.objectives.hubert import HubertTask
+from essl.objectives.multitask import build_multitask
 from essl.objectives.wav2vec2 import Wav2Vec2Task
 
 __all__ = ["build_task"]
@@ -18,6 +19,9 @@ def build_task(model: EncoderConfig, masking: MaskingConfig, objective: Objectiv
     objective.validate()
     encoder = Encoder(model)
     masker = build_masker(masking)
+    task: SSLTask
     if objective.name == "hubert":
-        return HubertTask(encoder, masker, objective.hubert)
-    return Wav2Vec2Task(encoder, masker, objective.wav2vec2)
+        task = HubertTask(encoder, masker, objective.hubert)
+    else:
+        task = Wav2Vec2Task(encoder, masker, objective.wav2vec2)
+    return build_multitask(task, objective.multitask)

@@ -79,7 +79,7 @@ class HubertTask(SSLTask):
         T = int(self.encoder.frame_lengths(torch.tensor([batch.wavs.shape[1]]))[0])
         labels = align_labels(batch.labels.to(frames.device), frames, T)
         if mask is None:
-            mask = self.masker(frames, T).to(batch.wavs.device)
+            mask = self.masker(frames, T, batch.segments).to(batch.wavs.device)
         out = self.encoder(batch.wavs, batch.lengths, mask=mask, layers=())
         unmasked_logits = unmasked_targets = None
         if self.cfg.unmasked_weight > 0:

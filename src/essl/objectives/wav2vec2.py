@@ -53,7 +53,7 @@ class Wav2Vec2Task(SSLTask):
         """(B, T) time mask for the batch (torch's default generator)."""
         frames = self.encoder.frame_lengths(batch.lengths)
         T = int(self.encoder.frame_lengths(torch.tensor([batch.wavs.shape[1]]))[0])
-        return self.masker(frames, T).to(batch.wavs.device)
+        return self.masker(frames, T, batch.segments).to(batch.wavs.device)
 
     def forward(self, batch: Batch, mask: torch.Tensor | None = None) -> TaskOutput:
         """Loss on ``batch``; ``mask`` (B, T) overrides the masker (for tests)."""
