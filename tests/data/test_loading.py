@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -235,4 +236,4 @@ def test_batches_carry_frame_segments_of_their_crops_when_boundaries_are_given(t
         for segs, n in zip(batch.segments, batch.lengths.tolist()):
             T = 1 + (n - 400) // 320
             assert segs and segs[0][0] == 0 and segs[-1][1] == T
-            assert all(a[1] == b[0] for a, b in zip(segs, segs[1:]))  # contiguous tiling
+            assert all(a[1] == b[0] for a, b in itertools.pairwise(segs))  # contiguous tiling
