@@ -25,6 +25,7 @@ GROUPS = (
     "evaluate",
     "boundaries",
     "pretext",
+    "robustness",
     "efficiency",
     "profile",
 )
