@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import torch
 from torch import nn
@@ -94,3 +96,16 @@ def test_energy_is_tracked_offline_when_codecarbon_is_installed():
     kwh, co2 = em.read()
     em.stop()
     assert em.reason is None and kwh is not None and kwh > 0 and co2 is not None and co2 > 0
+
+
+def test_flop_counts_per_shape_travel_with_the_state():
+    model = nn.Linear(16, 16)
+    opt = torch.optim.AdamW(model.parameters())
+    cfg = MeterConfig(peak_flops=1e9, energy=EnergyConfig(enabled=False))
+    meter = Meter(cfg, model, opt, torch.device("cpu"))
+    meter.start()
+    _step(meter, model, opt, torch.randn(4, 16))
+    resumed = Meter(cfg, model, opt, torch.device("cpu"))
+    resumed.load_state_dict(json.loads(json.dumps(meter.state_dict())))  # through JSON
+    assert resumed.flop_cache.counts == meter.flop_cache.counts
+    assert list(resumed.flop_cache.counts) == [(4, 16)]

@@ -12,7 +12,17 @@ import pytest
 
 from essl.training.checkpoint import latest_checkpoint
 
-TIMING = {"step_time", "throughput"}
+TIMING = {
+    "step_time",
+    "throughput",
+    "wall_time",
+    "audio_seconds_per_second",
+    "mfu",
+    "peak_memory_bytes",
+    "peak_memory_reserved_bytes",
+    "energy_kwh",
+    "co2_kg",
+}
 
 
 def _records(run: Path) -> list[dict]:

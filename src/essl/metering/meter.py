@@ -81,6 +81,14 @@ class _Totals:
     steps: int = 0
 
 
+def _jsonable_key(key: Any) -> Any:
+    return [_jsonable_key(k) for k in key] if isinstance(key, tuple) else key
+
+
+def _tuple_key(key: Any) -> Any:
+    return tuple(_tuple_key(k) for k in key) if isinstance(key, list) else key
+
+
 class Meter:
     """Cumulative efficiency markers; ``state_dict`` carries the totals across a resume."""
 
@@ -195,9 +203,17 @@ class Meter:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        return {"totals": asdict(self.totals), "energy": list(self._energy)}
+        """Totals, energy and the FLOP counts per shape: a resumed run reuses the counts the
+        uninterrupted run would have reused (a shape's count includes the loss head, whose
+        cost depends on the masked frames of the step that first had that shape)."""
+        return {
+            "totals": asdict(self.totals),
+            "energy": list(self._energy),
+            "flop_cache": [[_jsonable_key(k), v] for k, v in self.flop_cache.counts.items()],
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.flop_cache.counts = {_tuple_key(k): int(v) for k, v in state.get("flop_cache", [])}
         self.totals = _Totals(**state["totals"])
         kwh, co2 = state.get("energy", [None, None])
         self._energy = (kwh, co2)

@@ -38,10 +38,11 @@ def measure_peaks(
 ) -> dict[str, float]:
     """FLOP/s of a ``size``² GEMM and of a 1×1 conv (size channels, 8×size frames)."""
     device = torch.device(device)
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
+    g = torch.Generator(device=device).manual_seed(0)  # leaves the training RNG stream alone
+    a = torch.randn(size, size, device=device, dtype=dtype, generator=g)
+    b = torch.randn(size, size, device=device, dtype=dtype, generator=g)
     mm = _best_rate(lambda: a @ b, 2.0 * size**3, device, repeats)
-    x = torch.randn(1, size, 8 * size, device=device, dtype=dtype)
-    w = torch.randn(size, size, 1, device=device, dtype=dtype)
+    x = torch.randn(1, size, 8 * size, device=device, dtype=dtype, generator=g)
+    w = torch.randn(size, size, 1, device=device, dtype=dtype, generator=g)
     conv = _best_rate(lambda: F.conv1d(x, w), 2.0 * size * size * 8 * size, device, repeats)
     return {"matmul_flops_per_s": mm, "conv1x1_flops_per_s": conv}

@@ -62,9 +62,7 @@ def load_profile_target(spec: str) -> tuple[Any, nn.Module | None]:
 
 
 @torch.no_grad()
-def _measure(
-    encoder: Any, seconds: float, device: torch.device, repeats: int
-) -> dict[str, Any]:
+def _measure(encoder: Any, seconds: float, device: torch.device, repeats: int) -> dict[str, Any]:
     S = int(round(seconds * 16000))
     wavs = torch.randn(1, S, device=device)
     lengths = torch.tensor([S], device=device)

@@ -15,10 +15,20 @@ from essl.config import to_dict
 from essl.data.loading import LoaderConfig
 from essl.errors import ConfigError
 from essl.masking import MaskingConfig
+from essl.metering import MeterConfig
 from essl.models import EncoderConfig
 from essl.objectives import ObjectiveConfig
+from essl.objectives.consistency import ConsistencyConfig
+from essl.perturb.augment import AugmentConfig
 
-__all__ = ["DataConfig", "OptimConfig", "PretrainConfig", "TrainConfig", "resolved_dict"]
+__all__ = [
+    "DataConfig",
+    "OptimConfig",
+    "PretrainConfig",
+    "RegularisationConfig",
+    "TrainConfig",
+    "resolved_dict",
+]
 
 
 @dataclass(kw_only=True)
@@ -30,6 +40,25 @@ class DataConfig(LoaderConfig):
     (HuBERT); relative paths are resolved against the working directory."""
     split: str | None = None
     """Train on the manifest entries of this split only (None = every entry)."""
+    boundaries: str | None = None
+    """Boundary times file (``essl boundaries detect``) for segment masks; None uses
+    ``boundaries.jsonl`` next to the manifest when ``masking.name`` is ``segment``."""
+
+
+@dataclass(kw_only=True)
+class RegularisationConfig:
+    """Robustness regularisation added around any objective (both off by default)."""
+
+    consistency: ConsistencyConfig | None = None
+    """Clean/perturbed consistency term between two views of each utterance."""
+    augment: AugmentConfig | None = None
+    """Perturbation-as-augmentation of the training audio."""
+
+    def validate(self) -> None:
+        for part in (self.consistency, self.augment):
+            validate = getattr(part, "validate", None)
+            if callable(validate):
+                validate()
 
 
 @dataclass(kw_only=True)
@@ -139,9 +168,21 @@ class PretrainConfig:
     """Optimizer and learning-rate schedule."""
     train: TrainConfig = field(default_factory=TrainConfig)
     """The loop: steps, precision, checkpoints, device."""
+    metering: MeterConfig = field(default_factory=MeterConfig)
+    """Efficiency markers measured at every step (FLOPs, memory, data, time, energy)."""
+    regularisation: RegularisationConfig = field(default_factory=RegularisationConfig)
+    """Robustness regularisation (consistency term, augmentation)."""
 
     def validate(self) -> None:
-        for section in (self.model, self.masking, self.objective, self.data, self.optim):
+        for section in (
+            self.model,
+            self.masking,
+            self.objective,
+            self.data,
+            self.optim,
+            self.metering,
+            self.regularisation,
+        ):
             section.validate()
         self.train.validate()
 

@@ -55,6 +55,7 @@ def preflight(
     if resume:
         _check_same_manifest(run_dir, manifest)
     labels = _load_labels(cfg, required_fields)
+    boundaries = _load_boundaries(cfg, manifest)
     conv = cfg.model.conv_layers
     loader = build_loader(
         manifest,
@@ -63,6 +64,7 @@ def preflight(
         rank=rank,
         world_size=world_size,
         labels=labels,
+        boundaries=boundaries,
         split=cfg.data.split,
         frames_fn=lambda n: _frames(n, conv),
     )
@@ -87,6 +89,23 @@ def _check_same_manifest(run_dir: Path, manifest: Path) -> None:
             f"{run_dir} was trained on --manifest {stored}, not {manifest}; resume it with the "
             "same manifest, or choose a new RUN_DIR for this one. Nothing was changed."
         )
+
+
+def _load_boundaries(cfg: PretrainConfig, manifest: Path) -> dict[str, list[float]] | None:
+    """Boundary times for segment masks (None when the masker does not use them)."""
+    if cfg.masking.name != "segment" and cfg.data.boundaries is None:
+        return None
+    from essl.masking.boundaries.store import default_boundaries_path, read_boundaries
+
+    path = Path(cfg.data.boundaries) if cfg.data.boundaries else default_boundaries_path(manifest)
+    if not path.is_file():
+        raise ConfigError(
+            f"masking.name=segment needs phone boundaries, and {path} does not exist; make it "
+            f"with `essl boundaries detect {manifest} --detector spectral` or set "
+            "--set data.boundaries=PATH"
+        )
+    times = read_boundaries(path).times
+    return {k: list(v) for k, v in times.items()}
 
 
 def _load_labels(cfg: PretrainConfig, required: Sequence[str]) -> dict[str, np.ndarray] | None:

@@ -51,6 +51,8 @@ RESUMABLE_KEYS = frozenset(
         "train.device",
     }
 )
+RESUMABLE_PREFIXES = ("metering.",)
+"""Sections whose keys may change too: they measure the run without changing it."""
 """Keys that may change between a run and its resumption (they do not change the result;
 ``train.max_steps`` extends or shortens the run)."""
 
@@ -88,7 +90,11 @@ def check_resumable(run_dir: Path, resolved: dict[str, Any]) -> bool:
         stored = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: unreadable ({e}); choose a new RUN_DIR") from None
-    bad = [k for k in config_diff(stored, resolved) if k not in RESUMABLE_KEYS]
+    bad = [
+        k
+        for k in config_diff(stored, resolved)
+        if k not in RESUMABLE_KEYS and not k.startswith(RESUMABLE_PREFIXES)
+    ]
     if bad:
         shown = ", ".join(
             f"{k} (run: {_get(stored, k)!r}, now: {_get(resolved, k)!r})" for k in bad[:8]

@@ -42,6 +42,10 @@ class StepResult:
     """Unpadded audio in the update, all ranks."""
     num_frames: int = 0
     masked_frames: int = 0
+    samples: int = 0
+    """Unpadded samples in the update, all ranks."""
+    utterances: int = 0
+    """Utterances (crops) in the update, all ranks."""
     skipped: bool = False
     """True when the loss or gradients were not finite: no update was made."""
 
@@ -66,7 +70,7 @@ def train_step(
     params = [p for p in model.parameters() if p.requires_grad]
     sums: dict[str, float] = {}
     weight = loss_sum = audio = 0.0
-    frames = masked = 0
+    frames = masked = samples = utts = 0
     for i, batch in enumerate(micro_batches):
         batch = batch.to(device, non_blocking=True)
         last = i == len(micro_batches) - 1
@@ -86,9 +90,11 @@ def train_step(
         weight += w
         audio += float(batch.lengths.sum()) / 16000.0
         frames, masked = frames + out.num_frames, masked + out.masked_frames
+        samples += int(batch.lengths.sum())
+        utts += len(batch.utterances)
     keys = sorted(sums)
     packed = torch.tensor(
-        [weight, loss_sum, audio, frames, masked, *[sums[k] for k in keys]],
+        [weight, loss_sum, audio, frames, masked, samples, utts, *[sums[k] for k in keys]],
         dtype=torch.float64,
         device=device,
     )
@@ -96,10 +102,12 @@ def train_step(
     total_w = vals[0]
     res = StepResult(
         loss=vals[1] / total_w,
-        logs={k: v / total_w for k, v in zip(keys, vals[5:], strict=True)},
+        logs={k: v / total_w for k, v in zip(keys, vals[7:], strict=True)},
         audio_seconds=vals[2],
         num_frames=int(vals[3]),
         masked_frames=int(vals[4]),
+        samples=int(vals[5]),
+        utterances=int(vals[6]),
     )
     grads = [p.grad for p in params if p.grad is not None]
     if grads:

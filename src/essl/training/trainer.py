@@ -9,6 +9,7 @@ the latest checkpoint and reproduces the uninterrupted run bitwise on CPU (same 
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import time
@@ -24,6 +25,7 @@ from essl._io import write_json
 from essl.data.batch import Batch
 from essl.data.loading import ResumableLoader
 from essl.errors import EsslError
+from essl.metering import Meter, StepData
 from essl.objectives.base import SSLTask
 from essl.training.checkpoint import (
     Checkpoint,
@@ -85,9 +87,12 @@ def _seed_all(seed: int) -> None:
 def build_task_for(cfg: PretrainConfig) -> SSLTask:
     """The task of ``cfg`` with parameters initialised from ``train.seed``."""
     from essl.objectives import build_task
+    from essl.objectives.consistency import regularise
 
     _seed_all(cfg.train.seed)
-    return build_task(cfg.model, cfg.masking, cfg.objective)
+    task = build_task(cfg.model, cfg.masking, cfg.objective)
+    reg = cfg.regularisation
+    return regularise(task, reg.consistency, reg.augment)
 
 
 def pretrain(
@@ -157,6 +162,10 @@ def _run(
     ckpt_root = run_dir / "checkpoints"
     start, extra = _restore(ckpt_root, task, optimizer, loader, dist, cfg.train.seed)
     task.on_update(start)
+    meter = Meter(cfg.metering, task, optimizer, device)
+    if "meter" in extra:
+        meter.load_state_dict(extra["meter"])
+    meter.start()
     model = _wrap(task, cfg, dist, device)
     logger = None
     if dist.is_main:
@@ -165,6 +174,7 @@ def _run(
         )
         write_json(run_dir / "run.json", {"manifest": str(manifest)})
         truncate_metrics(run_dir / "metrics.jsonl", start)
+        write_json(run_dir / "metering.json", meter.metadata())
         logger = RunLogger(
             run_dir,
             start_step=start,
@@ -186,8 +196,10 @@ def _run(
             result,
             int(extra.get("bad_steps", 0)),
             resolved,
+            meter,
         )
     finally:
+        meter.close()
         if logger is not None:
             logger.close()
     return result
@@ -259,6 +271,7 @@ def _loop(
     result: TrainResult,
     bad_steps: int,
     resolved: dict[str, Any],
+    meter: Meter,
 ) -> None:
     tc = cfg.train
     autocast = torch.bfloat16 if tc.precision == "bf16" else None
@@ -267,9 +280,12 @@ def _loop(
     step = result.step
     while step < tc.max_steps:
         t0 = time.perf_counter()
+        meter.begin_step()
         micro = [next(batches) for _ in range(cfg.optim.accumulation)]
         lr = lr_at(step, cfg.optim)
-        res = train_step(
+        shapes = tuple(tuple(b.wavs.shape) for b in micro)  # FLOPs are counted once per shape
+        step_fn = functools.partial(
+            train_step,
             model,
             micro,
             optimizer,
@@ -279,6 +295,7 @@ def _loop(
             device=device,
             autocast_dtype=autocast,
         )
+        res = meter.run(shapes, step_fn)
         step += 1
         if res.skipped:
             bad_steps += 1
@@ -290,8 +307,18 @@ def _loop(
         elapsed = time.perf_counter() - t0
         result.step = step
         result.losses.append(res.loss)
+        markers = meter.end_step(
+            StepData(
+                audio_seconds=res.audio_seconds,
+                samples=res.samples,
+                frames=res.num_frames,
+                utterances=res.utterances,
+                masked_frames=res.masked_frames,
+            ),
+            flops_scale=dist.world_size,
+        )
         if logger is not None:
-            logger.log(_record(step, res, lr, elapsed, loader))
+            logger.log({**_record(step, res, lr, elapsed, loader), **markers})
         if bad_steps >= tc.nan_tolerance:
             raise TrainingDiverged(
                 f"{bad_steps} consecutive updates (up to step {step}) had a non-finite loss or "
@@ -308,7 +335,7 @@ def _loop(
                 loader,
                 dist,
                 resolved,
-                bad_steps,
+                {"bad_steps": bad_steps, "meter": meter.state_dict()},
                 tc.keep_last,
             )
 
@@ -341,7 +368,7 @@ def _save(
     loader: ResumableLoader,
     dist: DistInfo,
     resolved: dict[str, Any],
-    bad_steps: int,
+    extra: dict[str, Any],
     keep_last: int,
 ) -> None:
     rng = capture_rng()
@@ -363,7 +390,7 @@ def _save(
         rng=rngs,
         loader=[s["loader"] for s in states],
         config=resolved,
-        extra={"bad_steps": bad_steps},
+        extra=extra,
     )
     save_checkpoint(root, ckpt)
     prune_checkpoints(root, keep_last)
