@@ -67,6 +67,19 @@ class EncoderConfig:
     """Kernel of the convolutional relative positional embedding."""
     pos_conv_groups: int = 16
     """Groups of the positional convolution (must divide embed_dim)."""
+    pos_conv_type: Literal["wav2vec2", "data2vec"] = "wav2vec2"
+    """"wav2vec2": one weight-normed conv + GELU (wav2vec 2.0 §2, HuBERT, WavLM);
+    "data2vec": ``pos_conv_depth`` plain convs, each + non-affine LN + GELU (data2vec §3,
+    fairseq ``conv_pos_depth``; base uses 5 layers of kernel 19)."""
+    pos_conv_depth: int = 5
+    """Stacked positional convolutions of the "data2vec" type (unused for "wav2vec2")."""
+    relative_position: Literal["none", "wavlm"] = "none"
+    """"wavlm": gated relative position bias added to every layer's attention logits
+    (WavLM, Chen et al. 2022, §3.2; bucketed offsets, one bias table shared by all layers)."""
+    num_buckets: int = 320
+    """Relative-position buckets of the "wavlm" bias (half per direction)."""
+    max_distance: int = 800
+    """Offsets from this many frames on share the last (log-spaced) bucket."""
     feature_grad_mult: float = 0.1
     """Scale of the gradient reaching the conv front end (0 freezes it; 1 = plain)."""
     sample_rate: int = 16000
@@ -85,7 +98,20 @@ class EncoderConfig:
                 )
         if self.conv_norm not in ("group", "layer"):
             raise ConfigError(f"model.conv_norm: {self.conv_norm!r} is not 'group' or 'layer'")
-        for name in ("embed_dim", "num_layers", "num_heads", "ffn_dim", "pos_conv_kernel"):
+        if self.pos_conv_type not in ("wav2vec2", "data2vec"):
+            raise ConfigError(
+                f"model.pos_conv_type: {self.pos_conv_type!r} is not 'wav2vec2' or 'data2vec'"
+            )
+        if self.relative_position not in ("none", "wavlm"):
+            raise ConfigError(
+                f"model.relative_position: {self.relative_position!r} is not 'none' or 'wavlm'"
+            )
+        if self.relative_position == "wavlm" and not 4 <= self.num_buckets <= 4 * self.max_distance:
+            raise ConfigError(
+                "model.num_buckets: need 4 <= num_buckets <= 4 * max_distance (WavLM: 320, 800)"
+            )
+        names = ("embed_dim", "num_layers", "num_heads", "ffn_dim", "pos_conv_kernel")
+        for name in (*names, "pos_conv_depth"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name}: must be a positive integer")
         if self.embed_dim % self.num_heads:

@@ -1,6 +1,8 @@
 """The encoder: conv front end → feature LN → projection → (mask) → Transformer.
 
-wav2vec 2.0 (Baevski et al. 2020, §2) and HuBERT (Hsu et al. 2021, §II) share it. Every
+wav2vec 2.0 (Baevski et al. 2020, §2) and HuBERT (Hsu et al. 2021, §II) share it; options
+give WavLM's gated relative position bias (Chen et al. 2022, §3.2) and data2vec's stacked
+positional convolutions (Baevski et al. 2022, §3). Every
 ``forward`` takes ``(wavs, lengths)``; :meth:`Encoder.extract_features` is the evaluation
 contract (per-layer states and frame lengths).
 """
@@ -18,7 +20,13 @@ from torch import nn
 from essl.errors import AudioError
 from essl.models.config import EncoderConfig
 from essl.models.frontend import ConvFrontEnd, conv_output_lengths, receptive_field
-from essl.models.transformer import PositionalConv, TransformerEncoder, TransformerLayer
+from essl.models.relative_position import GatedRelativeBias, RelativePositionBias
+from essl.models.transformer import (
+    PositionalConv,
+    StackedPositionalConv,
+    TransformerEncoder,
+    TransformerLayer,
+)
 
 __all__ = ["Encoder", "EncoderOutput"]
 
@@ -72,6 +80,7 @@ class Encoder(nn.Module):
         self.mask_embedding = nn.Parameter(torch.empty(D).uniform_())
         self.dropout_input = nn.Dropout(cfg.dropout_input)
         self.dropout_features = nn.Dropout(cfg.dropout_features)
+        wavlm = cfg.relative_position == "wavlm"
         layers = [
             TransformerLayer(
                 D,
@@ -81,12 +90,26 @@ class Encoder(nn.Module):
                 cfg.attention_dropout,
                 cfg.activation_dropout,
                 cfg.layer_norm_first,
+                GatedRelativeBias(cfg.num_heads, D // cfg.num_heads) if wavlm else None,
             )
             for _ in range(cfg.num_layers)
         ]
-        pos = PositionalConv(D, cfg.pos_conv_kernel, cfg.pos_conv_groups)
+        pos: PositionalConv | StackedPositionalConv
+        if cfg.pos_conv_type == "data2vec":
+            pos = StackedPositionalConv(
+                D, cfg.pos_conv_kernel, cfg.pos_conv_groups, cfg.pos_conv_depth
+            )
+        else:
+            pos = PositionalConv(D, cfg.pos_conv_kernel, cfg.pos_conv_groups)
+        rel = RelativePositionBias(cfg.num_heads, cfg.num_buckets, cfg.max_distance)
         self.transformer = TransformerEncoder(
-            layers, pos, D, cfg.dropout, cfg.layer_drop, cfg.layer_norm_first
+            layers,
+            pos,
+            D,
+            cfg.dropout,
+            cfg.layer_drop,
+            cfg.layer_norm_first,
+            rel if wavlm else None,
         )
         self._receptive_field = receptive_field(cfg.conv_layers)
 
@@ -154,12 +177,15 @@ class Encoder(nn.Module):
         lengths: torch.Tensor,
         mask: torch.Tensor | None = None,
         layers: Sequence[int] | None = None,
+        mask_values: torch.Tensor | None = None,
     ) -> EncoderOutput:
         """Encode (B, S) waveforms with (B,) valid samples.
 
         Args:
             mask: (B, T) bool, True = replace that frame by the learned mask embedding.
             layers: layer states to return (None = all L + 1, ``()`` = none).
+            mask_values: (B, T, D) what masked frames get instead of the mask embedding
+                (e.g. BEST-RQ's noise), or None.
         """
         raw, frames = self._conv(wavs, lengths)
         T = raw.shape[1]
@@ -170,7 +196,8 @@ class Encoder(nn.Module):
         projected = self.projection(features)  # (B, T, D)
         x = self.dropout_input(projected)
         if mask is not None:
-            x = torch.where(mask[..., None], self.mask_embedding.to(x.dtype), x)
+            fill = self.mask_embedding if mask_values is None else mask_values
+            x = torch.where(mask[..., None], fill.to(x.dtype), x)
         keep = list(range(self.num_layers + 1)) if layers is None else list(layers)
         for i in keep:
             if not 0 <= i <= self.num_layers:

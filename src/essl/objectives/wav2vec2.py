@@ -37,12 +37,12 @@ class Wav2Vec2Task(SSLTask):
             enc.conv_dim,
             cfg.num_groups,
             cfg.num_vars,
-            cfg.codevector_dim,
+            cfg.vq_dim,
             cfg.max_temp,
             cfg.min_temp,
             cfg.temp_decay,
         )
-        self.project_q = nn.Linear(cfg.codevector_dim, cfg.final_dim)
+        self.project_q = nn.Linear(cfg.vq_dim, cfg.final_dim)
         self.final_proj = nn.Linear(enc.embed_dim, cfg.final_dim)
 
     def on_update(self, num_updates: int) -> None:
