@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 
@@ -56,15 +57,15 @@ def register(sub: Any) -> None:
 def _synth(args: argparse.Namespace) -> int:
     from essl.data.synth import SynthConfig, build_corpus
 
-    accents = tuple(a.strip() for a in args.accents.split(",")) if args.accents else None
     cfg = SynthConfig(
         minutes=args.minutes,
         speakers=args.speakers,
         seed=args.seed,
         female_ratio=args.female_ratio,
         counterfactual_pairs=args.counterfactual_pairs,
-        **({"accents": accents} if accents else {}),
     )
+    if args.accents:
+        cfg = dataclasses.replace(cfg, accents=tuple(a.strip() for a in args.accents.split(",")))
     path = build_corpus(cfg, args.out_dir, jobs=args.jobs)
     print(f"wrote {path}")
     return 0

@@ -28,6 +28,9 @@ GROUPS = (
     "robustness",
     "efficiency",
     "profile",
+    "interop",
+    "audit",
+    "demo",
 )
 
 

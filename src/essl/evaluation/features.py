@@ -57,12 +57,17 @@ class CorpusFeatures:
 
 
 def load_model(spec: str, device: str | torch.device = "cpu", seed: int = 0) -> Any:
-    """A model for ``spec``: ``preset:NAME`` (random init from ``seed``), ``hf:PATH`` or RUN_DIR."""
+    """A model for ``spec``: ``preset:NAME`` (random init from ``seed``), ``hf:PATH``,
+    ``essl:DIR`` (an encoder saved by ``essl interop import``) or RUN_DIR."""
     if spec.startswith("preset:"):
         from essl.models import Encoder, encoder_preset
 
         torch.manual_seed(seed)
         model: Any = Encoder(encoder_preset(spec.split(":", 1)[1]))
+    elif spec.startswith("essl:"):
+        from essl.models.interop import load_encoder
+
+        model = load_encoder(spec.split(":", 1)[1])
     elif spec.startswith("hf:"):
         from essl.evaluation.hf import HFEncoder
 

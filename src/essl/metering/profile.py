@@ -32,7 +32,7 @@ __all__ = ["load_profile_target", "profile_model"]
 
 def load_profile_target(spec: str) -> tuple[Any, nn.Module | None]:
     """(encoder, whole pretraining task or None) for a model spec."""
-    if spec.startswith(("preset:", "hf:")):
+    if spec.startswith(("preset:", "hf:", "essl:")):
         from essl.evaluation.features import load_model
 
         return load_model(spec), None

@@ -1,0 +1,174 @@
+"""``essl demo``: the main job, end to end on the embedded synthetic corpus.
+
+Stages (each skipped when its output is complete, so an interrupted demo resumes):
+
+1. ``corpus/``: synthesize the default corpus (espeak-ng, 8 accents, both sexes, twins);
+2. validate every entry (``corpus/validation.json``);
+3. ``corpus/boundaries.jsonl``: unsupervised phone boundaries (spectral detector, prominence
+   tuned on dev) for informed masking;
+4. ``runs/random-span`` and ``runs/phone-segments``: pretrain the tiny wav2vec 2.0 with blind
+   random spans and with phone-segment masks, same data, budget and seed (resumable);
+5. ``audit/<run>/``: a model card of each (cost, knowledge, robustness, fairness);
+6. ``compare/``: both runs on shared efficiency axes, cost-to-target, accuracy–fairness;
+7. ``report.html``: the front page linking everything, with the headline table.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from essl._io import write_json
+from essl.errors import ConfigError, EsslError
+
+__all__ = ["DemoConfig", "run_demo"]
+
+RUNS = ("random-span", "phone-segments")
+
+
+@dataclass(kw_only=True)
+class DemoConfig:
+    minutes: float = 12.0
+    """Minutes of synthetic speech in the corpus."""
+    speakers: int = 12
+    """Speakers in the corpus (balanced sexes, accents round-robin)."""
+    steps: int = 300
+    """Pretraining updates of each tiny model."""
+    audit_utterances: int = 160
+    """Seeded subset audited (probes, robustness, fairness)."""
+    probe_steps: int = 200
+    """Training steps of each probe."""
+    conditions: tuple[str, ...] = ("noise", "reverb")
+    """Perturbations of the robustness audit."""
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.minutes <= 0 or self.speakers < 4 or self.steps < 1:
+            raise ConfigError("demo: need minutes > 0, speakers >= 4 and steps >= 1")
+
+
+def _log(msg: str) -> None:
+    print(f"[essl demo] {msg}", flush=True)
+
+
+def _corpus(out: Path, cfg: DemoConfig) -> Path:
+    from essl.data.synth import SynthConfig, build_corpus
+    from essl.data.validate import validate_manifest
+
+    manifest = out / "corpus" / "manifest.jsonl"
+    if not manifest.is_file():
+        _log(f"building the corpus ({cfg.minutes:g} min, {cfg.speakers} speakers)")
+        build_corpus(
+            SynthConfig(
+                minutes=cfg.minutes, speakers=cfg.speakers, seed=cfg.seed, counterfactual_pairs=True
+            ),
+            out / "corpus",
+        )
+    report_path = out / "corpus" / "validation.json"
+    if not report_path.is_file():
+        report = validate_manifest(manifest)
+        if not report.ok:
+            raise EsslError(f"{manifest}: the corpus failed validation:\n{report.summary()}")
+        write_json(report_path, report.to_dict())
+        _log(f"validated {len(report.entries)} utterances")
+    return manifest
+
+
+def _boundaries(manifest: Path, cfg: DemoConfig) -> Path:
+    from essl.data.manifest import read_manifest
+    from essl.masking.boundaries.build import make_detector, tune_on_dev
+    from essl.masking.boundaries.detect import detect_corpus
+    from essl.masking.boundaries.store import default_boundaries_path, write_boundaries
+
+    path = default_boundaries_path(manifest)
+    if path.is_file():
+        return path
+    _log("detecting phone boundaries (spectral change, prominence tuned on dev)")
+    utts = read_manifest(manifest)
+    det = make_detector("spectral", manifest, utts, seed=cfg.seed)
+    tune_on_dev(det, manifest, utts)
+    times = detect_corpus(det, manifest, utts, progress=True)
+    write_boundaries(
+        path,
+        times,
+        {
+            "detector": "spectral",
+            "params": det.params(),
+            "frame_rate": det.frame_rate,
+            "manifest": str(manifest),
+        },
+    )
+    return path
+
+
+def _pretrain(out: Path, manifest: Path, boundaries: Path, cfg: DemoConfig) -> list[Path]:
+    from essl.training.presets import load_config
+    from essl.training.trainer import pretrain
+
+    common = [
+        f"train.max_steps={cfg.steps}",
+        f"optim.total_steps={cfg.steps}",
+        f"train.seed={cfg.seed}",
+    ]
+    overrides = {
+        "random-span": common,
+        "phone-segments": [*common, "masking.name=segment", f"data.boundaries={boundaries}"],
+    }
+    runs = []
+    for name in RUNS:
+        run_dir = out / "runs" / name
+        _log(f"pretraining wav2vec2-tiny with {name} masks ({cfg.steps} updates)")
+        pretrain(
+            load_config("wav2vec2-tiny", overrides[name]), run_dir, manifest, argv=["essl", "demo"]
+        )
+        runs.append(run_dir)
+    return runs
+
+
+def _audit(out: Path, runs: list[Path], manifest: Path, cfg: DemoConfig) -> list[Path]:
+    from essl.reports.audit import AuditConfig, run_audit
+
+    acfg = AuditConfig(
+        conditions=cfg.conditions,
+        max_utterances=cfg.audit_utterances,
+        probe_steps=cfg.probe_steps,
+        seed=cfg.seed,
+    )
+    audits = []
+    for run in runs:
+        audit_dir = out / "audit" / run.name
+        if not (audit_dir / "report.html").is_file():
+            _log(f"auditing {run.name}")
+            run_audit(str(run), audit_dir, manifest, acfg)
+        audits.append(audit_dir)
+    return audits
+
+
+def run_demo(out_dir: str | Path, cfg: DemoConfig | None = None) -> dict[str, Any]:
+    """Run (or resume) the demo into ``out_dir``; returns the headline summary."""
+    from essl.reports.compare import compare_runs
+    from essl.reports.demo_report import write_demo_report
+
+    cfg = cfg or DemoConfig()
+    cfg.validate()
+    out = Path(out_dir)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def stage(name: str, fn: Any) -> Any:
+        t = time.perf_counter()
+        res = fn()
+        timings[name] = round(time.perf_counter() - t, 1)
+        return res
+
+    manifest = stage("corpus", lambda: _corpus(out, cfg))
+    boundaries = stage("boundaries", lambda: _boundaries(manifest, cfg))
+    runs = stage("pretrain", lambda: _pretrain(out, manifest, boundaries, cfg))
+    audits = stage("audit", lambda: _audit(out, runs, manifest, cfg))
+    stage("compare", lambda: compare_runs(runs, out / "compare", metric="loss", audits=audits))
+    timings["total"] = round(time.perf_counter() - t0, 1)
+    summary = write_demo_report(out, runs, audits, timings)
+    _log(f"done in {timings['total']:.0f} s: open {out / 'report.html'}")
+    return summary
