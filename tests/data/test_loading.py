@@ -57,7 +57,9 @@ def _key(batch: Batch) -> list[tuple[str, int, int]]:
 def test_rows_are_the_file_crops_zero_padded_with_true_lengths(ramp_corpus: Path) -> None:
     for batch in build_loader(ramp_corpus, _cfg(), seed=1):
         B, S = batch.wavs.shape
-        assert batch.lengths.shape == batch.offsets.shape == (B,) and batch.lengths.max() == S
+        longest = int(batch.lengths.max())
+        assert batch.lengths.shape == batch.offsets.shape == (B,)
+        assert S % 8000 == 0 and longest <= S < longest + 8000  # padded to 0.5 s multiples
         for row in range(B):
             n, off = int(batch.lengths[row]), int(batch.offsets[row])
             total = round(batch.utterances[row].duration * SR)
@@ -237,3 +239,12 @@ def test_batches_carry_frame_segments_of_their_crops_when_boundaries_are_given(t
             T = 1 + (n - 400) // 320
             assert segs and segs[0][0] == 0 and segs[-1][1] == T
             assert all(a[1] == b[0] for a, b in itertools.pairwise(segs))  # contiguous tiling
+
+
+def test_without_a_pad_multiple_batches_pad_to_the_longest_crop(ramp_corpus: Path) -> None:
+    shapes = set()
+    for batch in build_loader(ramp_corpus, _cfg(pad_multiple=0), seed=1):
+        assert batch.wavs.shape[1] == int(batch.lengths.max())
+        shapes.add(tuple(batch.wavs.shape))
+    padded = {tuple(b.wavs.shape) for b in build_loader(ramp_corpus, _cfg(), seed=1)}
+    assert len(padded) < len(shapes)  # shapes repeat: FLOPs are measured once per shape

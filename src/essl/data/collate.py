@@ -13,22 +13,27 @@ from essl.data.dataset import Example
 __all__ = ["collate"]
 
 
-def collate(examples: Sequence[Example]) -> Batch:
+def collate(examples: Sequence[Example], pad_multiple: int = 0) -> Batch:
     """Zero-pad waveforms to ``(B, S)`` and labels to ``(B, T)`` with -100, in input order.
 
+    ``S`` is the longest crop rounded up to a multiple of ``pad_multiple`` (a multiple of the
+    320-sample encoder stride; 0 = no rounding); labels get the matching extra frames.
     Labels are kept only when every example has them (else ``labels=None``).
     """
     if not examples:
         raise ValueError("cannot collate an empty batch")
     # Padded in numpy, then wrapped: element-wise torch copies cost ~50x more on a busy CPU.
     lengths = np.array([len(e.wav) for e in examples], dtype=np.int64)
-    wavs = np.zeros((len(examples), lengths.max()), dtype=np.float32)  # (B, S)
+    longest = int(lengths.max())
+    S = -(-longest // pad_multiple) * pad_multiple if pad_multiple else longest
+    wavs = np.zeros((len(examples), S), dtype=np.float32)  # (B, S)
     for row, e in enumerate(examples):
         wavs[row, : len(e.wav)] = e.wav
     labels = None
     if all(e.labels is not None for e in examples):
         frames = [len(e.labels) for e in examples if e.labels is not None]
-        labels = np.full((len(examples), max(frames)), -100, dtype=np.int64)  # (B, T)
+        extra = -(-(S - longest) // 320)  # frames added by the padding (at 320 samples each)
+        labels = np.full((len(examples), max(frames) + extra), -100, dtype=np.int64)  # (B, T)
         for row, e in enumerate(examples):
             if e.labels is not None:
                 labels[row, : len(e.labels)] = e.labels

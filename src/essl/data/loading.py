@@ -18,6 +18,7 @@ See :mod:`essl.data.sampler` for how batches, crops and rank shards are planned.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,11 @@ class LoaderConfig:
     crop_alignment: int = 320
     """Crop offsets are multiples of this many samples (320 = the wav2vec 2.0 encoder stride,
     so frame labels stay aligned; must be a multiple of 320 when labels are used)."""
+    pad_multiple: int = 8000
+    """Pad each batch to a multiple of this many samples (8000 = 0.5 s), so batch shapes
+    repeat: the meter measures FLOPs once per shape and torch.compile recompiles less.
+    0 pads to the longest crop only. Padding never changes the features (padding-invariant
+    encoder); the cap above counts the padded length."""
     random_crop: bool = True
     """Draw crop offsets at random per (seed, epoch, utterance); False: crop from the start."""
     num_buckets: int = 10
@@ -84,6 +90,11 @@ class LoaderConfig:
         for name in ("crop_alignment", "num_buckets", "prefetch_factor"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"loader.{name}: must be a positive integer")
+        if self.pad_multiple < 0 or self.pad_multiple % 320:
+            raise ConfigError(
+                f"loader.pad_multiple: {self.pad_multiple} must be >= 0 and a multiple of 320 "
+                "(the encoder stride), e.g. 8000 for 0.5 s, or 0"
+            )
         if self.num_workers < 0:
             raise ConfigError("loader.num_workers: must be >= 0 (0 = load in the main process)")
         if self.global_shards is not None and self.global_shards < 1:
@@ -119,7 +130,7 @@ class ResumableLoader:
         return DataLoader(
             self.dataset,
             batch_sampler=self.sampler,
-            collate_fn=collate,
+            collate_fn=functools.partial(collate, pad_multiple=self.cfg.pad_multiple),
             num_workers=workers,
             prefetch_factor=self.cfg.prefetch_factor if workers > 0 else None,
             persistent_workers=workers > 0,
@@ -233,6 +244,7 @@ def build_loader(
         max_batch_samples=round(cfg.max_batch_seconds * SAMPLE_RATE),
         max_crop_samples=round(cfg.max_seconds * SAMPLE_RATE),
         crop_alignment=cfg.crop_alignment,
+        pad_multiple=cfg.pad_multiple,
         num_buckets=cfg.num_buckets,
         shuffle=cfg.shuffle,
         random_crop=cfg.random_crop,

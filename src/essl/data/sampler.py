@@ -70,6 +70,7 @@ class BucketBatchSampler:
         max_batch_samples: int,
         max_crop_samples: int,
         crop_alignment: int = 320,
+        pad_multiple: int = 0,
         num_buckets: int = 10,
         shuffle: bool = True,
         random_crop: bool = True,
@@ -97,6 +98,9 @@ class BucketBatchSampler:
         if self.num_samples.ndim != 1 or len(self.num_samples) == 0:
             raise ValueError("num_samples must be a non-empty 1-d sequence")
         self.crop_lengths = np.minimum(self.num_samples, max_crop_samples)
+        q = max(pad_multiple, 1)
+        self.padded_lengths = -(-self.crop_lengths // q) * q
+        """Lengths as collated (padded to ``pad_multiple``): what the batch cap counts."""
         self.max_batch_samples = max_batch_samples
         self.max_crop_samples = max_crop_samples
         self.crop_alignment = crop_alignment
@@ -150,7 +154,7 @@ class BucketBatchSampler:
         return batches
 
     def _pack(self, order: np.ndarray) -> list[list[int]]:
-        lengths, cap = self.crop_lengths, self.max_batch_samples
+        lengths, cap = self.padded_lengths, self.max_batch_samples
         batches: list[list[int]] = []
         current: list[int] = []
         longest = 0
@@ -165,7 +169,8 @@ class BucketBatchSampler:
             room = len(current) < self.shards * (cap // longest)
             if len(current) >= self.world_size and not (self.drop_last and room):
                 batches.append(current)
-        return [sorted(b, key=lambda i: (-int(lengths[i]), i)) for b in batches]
+        crops = self.crop_lengths
+        return [sorted(b, key=lambda i: (-int(crops[i]), i)) for b in batches]
 
     # -- iteration ---------------------------------------------------------------------
     def set_epoch(self, epoch: int, start: int = 0) -> None:

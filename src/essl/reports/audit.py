@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ class AuditConfig:
     """Evaluation tasks for 'what it knows' (see ``essl evaluate``)."""
     conditions: tuple[str, ...] = ("noise", "reverb", "telephone")
     """Perturbation conditions for 'how robust' (empty to skip)."""
+    severities: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    """Per condition, severities to sweep (default: each condition's own list)."""
     robustness_task: str = "phone_probe"
     """The probe or metric swept over the conditions."""
     fairness_attribute: str = "sex"
@@ -173,7 +175,9 @@ def _robustness(spec: str, manifest: Path, cfg: AuditConfig, out: Path) -> dict[
     from essl.evaluation.robustness import RobustnessConfig, run_robustness
 
     rcfg = RobustnessConfig(
-        conditions=cfg.conditions, eval=_eval_config(cfg, (cfg.robustness_task,))
+        conditions=cfg.conditions,
+        severities=dict(cfg.severities),
+        eval=_eval_config(cfg, (cfg.robustness_task,)),
     )
     return run_robustness(spec, manifest, out / "robustness", rcfg, progress=True)
 

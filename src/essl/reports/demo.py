@@ -42,6 +42,10 @@ class DemoConfig:
     """Training steps of each probe."""
     conditions: tuple[str, ...] = ("noise", "reverb")
     """Perturbations of the robustness audit."""
+    severities: dict[str, tuple[float, ...]] | None = None
+    """Per condition, severities (None: each condition's defaults)."""
+    bootstrap: int = 500
+    """Speaker-bootstrap resamples of the fairness intervals."""
     seed: int = 0
 
     def validate(self) -> None:
@@ -132,8 +136,10 @@ def _audit(out: Path, runs: list[Path], manifest: Path, cfg: DemoConfig) -> list
 
     acfg = AuditConfig(
         conditions=cfg.conditions,
+        severities=dict(cfg.severities or {}),
         max_utterances=cfg.audit_utterances,
         probe_steps=cfg.probe_steps,
+        bootstrap=cfg.bootstrap,
         seed=cfg.seed,
     )
     audits = []
