@@ -9,12 +9,16 @@ from typing import Any
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="build the corpus, pretrain, audit and compare (resumable)")
     p.add_argument("out_dir", nargs="?", default="demo", help="output folder (default ./demo)")
-    p.add_argument("--minutes", type=float, default=12.0, help="corpus minutes (default 12)")
-    p.add_argument("--speakers", type=int, default=12)
-    p.add_argument("--steps", type=int, default=300, help="updates per model (default 300)")
-    p.add_argument("--audit-utterances", type=int, default=160)
-    p.add_argument("--probe-steps", type=int, default=200)
-    p.add_argument("--conditions", default="noise,reverb")
+    p.add_argument("--minutes", type=float, default=8.0, help="corpus minutes (default 8)")
+    p.add_argument("--speakers", type=int, default=10)
+    p.add_argument("--steps", type=int, default=150, help="updates per model (default 150)")
+    p.add_argument("--audit-utterances", type=int, default=120)
+    p.add_argument("--probe-steps", type=int, default=150)
+    p.add_argument(
+        "--conditions",
+        default="noise,telephone",
+        help="robustness conditions (reverb adds ~2 min the first time)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_run)
 
