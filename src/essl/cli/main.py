@@ -26,6 +26,7 @@ GROUPS = (
     "boundaries",
     "pretext",
     "robustness",
+    "fairness",
     "efficiency",
     "profile",
     "interop",
