@@ -16,6 +16,7 @@ def test_text_is_escaped_and_numbers_are_readable():
     assert "<script>x" not in page and "&lt;script&gt;" in page and "&lt;b&gt;t" in page
     assert "1,234,567" in page
     assert fmt(None) == "–" and fmt(float("nan")) == "–" and fmt(0.123456) == "0.1235"
+    assert fmt([0.0123456, None]) == "[0.01235, –]"
 
 
 def test_figures_are_embedded_so_the_page_is_self_contained(tmp_path):

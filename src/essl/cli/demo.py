@@ -9,10 +9,10 @@ from typing import Any
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="build the corpus, pretrain, audit and compare (resumable)")
     p.add_argument("out_dir", nargs="?", default="demo", help="output folder (default ./demo)")
-    p.add_argument("--minutes", type=float, default=8.0, help="corpus minutes (default 8)")
-    p.add_argument("--speakers", type=int, default=10)
-    p.add_argument("--steps", type=int, default=150, help="updates per model (default 150)")
-    p.add_argument("--audit-utterances", type=int, default=120)
+    p.add_argument("--minutes", type=float, default=10.0, help="corpus minutes (default 10)")
+    p.add_argument("--speakers", type=int, default=20)
+    p.add_argument("--steps", type=int, default=400, help="updates per model (default 400)")
+    p.add_argument("--audit-utterances", type=int, default=160)
     p.add_argument("--probe-steps", type=int, default=150)
     p.add_argument(
         "--conditions",

@@ -30,13 +30,13 @@ RUNS = ("random-span", "phone-segments")
 
 @dataclass(kw_only=True)
 class DemoConfig:
-    minutes: float = 8.0
+    minutes: float = 10.0
     """Minutes of synthetic speech in the corpus."""
-    speakers: int = 10
+    speakers: int = 20
     """Speakers in the corpus (balanced sexes, accents round-robin)."""
-    steps: int = 150
+    steps: int = 400
     """Pretraining updates of each tiny model."""
-    audit_utterances: int = 120
+    audit_utterances: int = 160
     """Seeded subset audited (probes, robustness, fairness)."""
     probe_steps: int = 150
     """Training steps of each probe."""

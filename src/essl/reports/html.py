@@ -64,6 +64,8 @@ def fmt(v: Any, digits: int = 4) -> str:
         return "yes" if v else "no"
     if isinstance(v, int):
         return f"{v:,}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(fmt(x, digits) for x in v) + "]"
     if isinstance(v, float):
         if math.isnan(v):
             return "–"
