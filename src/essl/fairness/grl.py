@@ -18,30 +18,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from essl.errors import ConfigError
+from essl.models.grad import scale_gradient
 
 __all__ = ["GradientReversal", "WeightSchedule", "grad_reverse"]
 
 
-class _Reverse(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, lambd: float) -> torch.Tensor:
-        ctx.lambd = lambd
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return -ctx.lambd * grad, None
-
-
 def grad_reverse(x: torch.Tensor, lambd: float = 1.0) -> torch.Tensor:
     """Identity forward; backward multiplies the gradient by ``−lambd``."""
-    return _Reverse.apply(x, float(lambd))
+    return scale_gradient(x, -float(lambd))
 
 
 class GradientReversal(nn.Module):

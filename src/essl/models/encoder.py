@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -20,6 +19,7 @@ from torch import nn
 from essl.errors import AudioError
 from essl.models.config import EncoderConfig
 from essl.models.frontend import ConvFrontEnd, conv_output_lengths, receptive_field
+from essl.models.grad import scale_gradient
 from essl.models.relative_position import GatedRelativeBias, RelativePositionBias
 from essl.models.transformer import (
     PositionalConv,
@@ -51,19 +51,6 @@ class EncoderOutput:
     """(B, T) bool, True = padded."""
     feature_penalty: torch.Tensor
     """() mean squared conv features (before the LN) over valid frames (wav2vec 2.0 §3.2)."""
-
-
-class _GradMultiply(torch.autograd.Function):
-    """Identity forward, gradient × ``scale`` backward (fairseq's GradMultiply)."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return grad * ctx.scale, None
 
 
 class Encoder(nn.Module):
@@ -161,7 +148,7 @@ class Encoder(nn.Module):
         else:
             raw, frames = self.frontend(wavs, lengths)
             if mult != 1.0 and raw.requires_grad:
-                raw = _GradMultiply.apply(raw, mult)
+                raw = scale_gradient(raw, mult)
         return raw, frames  # (B, T, C), (B,)
 
     def forward_features(
