@@ -15,26 +15,11 @@ from essl.fairness.adversarial import (
     attribute_value,
 )
 from essl.fairness.grl import WeightSchedule
-from essl.masking import MaskingConfig, RandomSpanConfig
-from essl.models import EncoderConfig
 from essl.objectives import ObjectiveConfig, Wav2Vec2LossConfig, build_task
+from essl.testing.configs import TINY_ENCODER, TINY_MASKING
 
-TINY = EncoderConfig(
-    conv_layers=((32, 10, 5), (32, 3, 2), (32, 3, 2)),
-    embed_dim=32,
-    num_layers=2,
-    num_heads=2,
-    ffn_dim=64,
-    pos_conv_kernel=16,
-    pos_conv_groups=4,
-    layer_drop=0.0,
-    dropout=0.0,
-    attention_dropout=0.0,
-    dropout_input=0.0,
-    dropout_features=0.0,
-    feature_grad_mult=1.0,
-)
-MASK = MaskingConfig(random_span=RandomSpanConfig(mask_prob=0.5, mask_length=4))
+TINY = TINY_ENCODER
+MASK = TINY_MASKING
 W2V = ObjectiveConfig(
     wav2vec2=Wav2Vec2LossConfig(num_vars=16, codevector_dim=16, final_dim=16, num_negatives=10)
 )
