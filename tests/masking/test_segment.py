@@ -13,6 +13,7 @@ from essl.masking.segment import (
     crop_segments,
     random_span_fraction,
 )
+from essl.testing.configs import tiny_task
 
 
 def _phone_segments(n: int, seed: int) -> list[tuple[int, int]]:
@@ -141,32 +142,8 @@ def test_batch_segments_marks_rows_without_boundaries_empty():
 def test_segment_masks_drive_both_objectives(objective, seed):
     from essl.data.batch import Batch
     from essl.data.manifest import Utterance
-    from essl.masking import MaskingConfig
-    from essl.models import EncoderConfig
-    from essl.objectives import ObjectiveConfig, build_task
 
-    enc = EncoderConfig(
-        conv_layers=(
-            (32, 10, 5),
-            (32, 3, 2),
-            (32, 3, 2),
-            (32, 3, 2),
-            (32, 3, 2),
-            (32, 2, 2),
-            (32, 2, 2),
-        ),
-        embed_dim=32,
-        num_layers=1,
-        num_heads=2,
-        ffn_dim=64,
-        pos_conv_kernel=16,
-        pos_conv_groups=4,
-    )
-    obj = ObjectiveConfig(name=objective)
-    obj.wav2vec2.num_vars, obj.wav2vec2.codevector_dim, obj.wav2vec2.final_dim = 8, 16, 16
-    obj.wav2vec2.num_negatives = 5
-    obj.hubert.num_classes, obj.hubert.final_dim = 5, 16
-    task = build_task(enc, MaskingConfig(), obj)
+    task = tiny_task(objective)
     S = 16000
     lengths = torch.tensor([S, 12000])
     utts = [Utterance(id=f"u{i}", path="x.wav", duration=1.0) for i in range(2)]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from essl.data.batch import Batch
 from essl.errors import ConfigError
-from essl.masking import MaskingConfig, RandomSpanConfig
-from essl.models import STANDARD_CONV_LAYERS, EncoderConfig, conv_output_lengths
+from essl.models import STANDARD_CONV_LAYERS, conv_output_lengths
 from essl.objectives import (
     BestRQLossConfig,
     BestRQTask,
@@ -18,23 +19,15 @@ from essl.objectives import (
     build_task,
     stacked_log_mel,
 )
+from essl.testing.configs import TINY_ENCODER, TINY_MASKING
 
-TINY = EncoderConfig(
+TINY = replace(
+    TINY_ENCODER,
     conv_layers=tuple((32, k, s) for _, k, s in STANDARD_CONV_LAYERS),
-    embed_dim=32,
-    num_layers=2,
-    num_heads=2,
-    ffn_dim=64,
-    pos_conv_kernel=16,
-    pos_conv_groups=4,
-    layer_drop=0.0,
-    dropout=0.0,
-    attention_dropout=0.0,
-    dropout_input=0.0,
-    dropout_features=0.0,
+    feature_grad_mult=0.1,
 )
 """The standard front end's geometry (320-sample hop, 50 Hz) at 32 channels."""
-MASK = MaskingConfig(random_span=RandomSpanConfig(mask_prob=0.5, mask_length=4))
+MASK = TINY_MASKING
 RQ = BestRQLossConfig(num_codebooks=2, codebook_size=64, codebook_dim=8)
 
 

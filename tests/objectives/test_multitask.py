@@ -6,15 +6,13 @@ import torch
 from essl.data.batch import Batch
 from essl.data.manifest import Utterance
 from essl.errors import ConfigError, EsslError
-from essl.masking import MaskingConfig
-from essl.models import EncoderConfig
-from essl.objectives import ObjectiveConfig, build_task
 from essl.objectives.multitask import (
     MultitaskConfig,
     MultitaskTask,
     build_multitask,
     read_pretext_weights,
 )
+from essl.testing.configs import tiny_task
 
 NAMES = ["f0", "voicing", "spectral_slope", "rms"]
 
@@ -28,28 +26,7 @@ def one_thread():
 
 
 def _task(objective: str):
-    enc = EncoderConfig(
-        conv_layers=(
-            (32, 10, 5),
-            (32, 3, 2),
-            (32, 3, 2),
-            (32, 3, 2),
-            (32, 3, 2),
-            (32, 2, 2),
-            (32, 2, 2),
-        ),
-        embed_dim=32,
-        num_layers=1,
-        num_heads=2,
-        ffn_dim=64,
-        pos_conv_kernel=16,
-        pos_conv_groups=4,
-    )
-    obj = ObjectiveConfig(name=objective)
-    obj.wav2vec2.num_vars, obj.wav2vec2.codevector_dim, obj.wav2vec2.final_dim = 8, 16, 16
-    obj.wav2vec2.num_negatives = 5
-    obj.hubert.num_classes, obj.hubert.final_dim = 5, 16
-    return build_task(enc, MaskingConfig(), obj)
+    return tiny_task(objective)
 
 
 def _batch(T: int = 49) -> Batch:

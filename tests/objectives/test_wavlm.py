@@ -10,8 +10,7 @@ import torch
 
 from essl.data.batch import Batch
 from essl.errors import ConfigError
-from essl.masking import MaskingConfig, RandomSpanConfig
-from essl.models import EncoderConfig, conv_output_lengths
+from essl.models import conv_output_lengths
 from essl.objectives import (
     HubertLossConfig,
     ObjectiveConfig,
@@ -20,25 +19,16 @@ from essl.objectives import (
     build_task,
     mix_utterances,
 )
+from essl.testing.configs import TINY_ENCODER, TINY_MASKING
 
-TINY = EncoderConfig(
-    conv_layers=((32, 10, 5), (32, 3, 2), (32, 3, 2)),
-    embed_dim=32,
-    num_layers=2,
-    num_heads=2,
-    ffn_dim=64,
-    pos_conv_kernel=16,
-    pos_conv_groups=4,
-    layer_drop=0.0,
-    dropout=0.0,
-    attention_dropout=0.0,
-    dropout_input=0.0,
-    dropout_features=0.0,
+TINY = replace(
+    TINY_ENCODER,
+    feature_grad_mult=0.1,
     relative_position="wavlm",
     num_buckets=32,
     max_distance=64,
 )
-MASK = MaskingConfig(random_span=RandomSpanConfig(mask_prob=0.5, mask_length=4))
+MASK = TINY_MASKING
 OBJ = ObjectiveConfig(name="wavlm", hubert=HubertLossConfig(num_classes=8, final_dim=16))
 
 
