@@ -185,13 +185,14 @@ def _knowledge_section(ev: dict[str, Any], out: Path) -> Section:
 
 
 def write_audit_report(results: dict[str, Any], out: Path) -> Path:
-    from essl.reports.audit_sections import fairness_section, robustness_section
+    from essl.reports.audit_sections import robustness_section
+    from essl.reports.fairness_section import render_fairness
 
     sections = [_cost_section(results["cost"], out), _knowledge_section(results["knowledge"], out)]
     if results.get("robustness"):
         sections.append(robustness_section(results["robustness"], out))
     if results.get("fairness"):
-        sections.append(fairness_section(results["fairness"], out))
+        sections.append(render_fairness(results["fairness"], out))
     sections.append(
         Section(
             "Reproduce",

@@ -1,4 +1,4 @@
-"""Robustness and fairness sections of the audit report."""
+"""The robustness section of the audit report."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from essl.reports.html import Figure, Section, Table
 
-__all__ = ["fairness_section", "robustness_section"]
+__all__ = ["robustness_section"]
 
 
 def robustness_section(res: dict[str, Any], out: Path) -> Section:
@@ -50,9 +50,3 @@ def robustness_section(res: dict[str, Any], out: Path) -> Section:
         if png.is_file():
             s.figures.append(Figure(png, f"representation stability (CKA) under {cond}"))
     return s
-
-
-def fairness_section(res: dict[str, Any], out: Path) -> Section:
-    from essl.reports.fairness_section import render_fairness
-
-    return render_fairness(res, out)
