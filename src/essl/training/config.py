@@ -20,6 +20,7 @@ from essl.models import EncoderConfig
 from essl.objectives import ObjectiveConfig
 from essl.objectives.consistency import ConsistencyConfig
 from essl.perturb.augment import AugmentConfig
+from essl.training.periodic_eval import PeriodicEvalConfig
 
 __all__ = [
     "DataConfig",
@@ -172,6 +173,8 @@ class PretrainConfig:
     """Efficiency markers measured at every step (FLOPs, memory, data, time, energy)."""
     regularisation: RegularisationConfig = field(default_factory=RegularisationConfig)
     """Robustness regularisation (consistency term, augmentation)."""
+    evaluation: PeriodicEvalConfig = field(default_factory=PeriodicEvalConfig)
+    """Scores appended to ``RUN_DIR/eval.jsonl`` during training (efficiency curves)."""
 
     def validate(self) -> None:
         for section in (
@@ -182,6 +185,7 @@ class PretrainConfig:
             self.optim,
             self.metering,
             self.regularisation,
+            self.evaluation,
         ):
             section.validate()
         self.train.validate()

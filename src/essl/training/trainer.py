@@ -39,6 +39,7 @@ from essl.training.checkpoint import (
 from essl.training.config import PretrainConfig
 from essl.training.distributed import DistInfo, all_gather_json, init_distributed, shutdown
 from essl.training.logger import RunLogger
+from essl.training.periodic_eval import run_periodic_eval
 from essl.training.preflight import preflight
 from essl.training.rundir import environment_info, truncate_metrics, write_provenance
 from essl.training.schedule import lr_at
@@ -174,6 +175,7 @@ def _run(
         )
         write_json(run_dir / "run.json", {"manifest": str(manifest)})
         truncate_metrics(run_dir / "metrics.jsonl", start)
+        truncate_metrics(run_dir / "eval.jsonl", start)
         write_json(run_dir / "metering.json", meter.metadata())
         logger = RunLogger(
             run_dir,
@@ -197,6 +199,7 @@ def _run(
             int(extra.get("bad_steps", 0)),
             resolved,
             meter,
+            manifest,
         )
     finally:
         meter.close()
@@ -272,6 +275,7 @@ def _loop(
     bad_steps: int,
     resolved: dict[str, Any],
     meter: Meter,
+    manifest: Path,
 ) -> None:
     tc = cfg.train
     autocast = torch.bfloat16 if tc.precision == "bf16" else None
@@ -326,6 +330,8 @@ def _loop(
                 f"optim.grad_clip, or use train.precision=fp32; the run resumes from the last "
                 f"checkpoint in {result.run_dir / 'checkpoints'}"
             )
+        if dist.is_main and cfg.evaluation.due(step, tc.max_steps):
+            run_periodic_eval(cfg.evaluation, task.encoder, manifest, step, device, result.run_dir)
         if step % tc.checkpoint_every == 0 or step == tc.max_steps:
             _save(
                 result.run_dir / "checkpoints",
