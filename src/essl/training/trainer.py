@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from essl.training.config import PretrainConfig
 from essl.training.distributed import DistInfo, all_gather_json, init_distributed, shutdown
 from essl.training.logger import RunLogger
 from essl.training.periodic_eval import run_periodic_eval
+from essl.training.precision import bf16_note
 from essl.training.preflight import preflight
 from essl.training.rundir import environment_info, truncate_metrics, write_provenance
 from essl.training.schedule import lr_at
@@ -123,6 +125,9 @@ def pretrain(
         required_fields=task.required_fields,
     )  # raises before anything is written
     dist = init_distributed(device)
+    note = bf16_note(cfg.train.precision, device)
+    if note and dist.is_main:
+        print(note, file=sys.stderr, flush=True)
     try:
         return _run(
             cfg,

@@ -1,0 +1,43 @@
+"""Whether bf16 pays off on the device at hand.
+
+CPUs without AVX512-BF16 or AMX (e.g. the Skylake/Cascade Lake Xeons of many clouds) run
+bf16 matrix products through oneDNN's emulation: converted to fp32 and back, so autocast
+makes a step slower, not faster (``benchmarks/train_step.py`` prints both precisions; on the
+2-vCPU AVX-512 development machine bf16 steps take 2-3x longer than fp32 ones). The trainer
+says so before training instead of letting a user pay for it silently.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+__all__ = ["bf16_note", "cpu_has_native_bf16"]
+
+_NATIVE_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool | None:
+    """True/False from the CPU flags in ``cpuinfo``; None where that file is not readable."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return None
+    flags = next((line for line in text.splitlines() if line.startswith("flags")), "")
+    return any(f in flags.split() for f in _NATIVE_FLAGS)
+
+
+def bf16_note(precision: str, device: torch.device, native: bool | None = None) -> str | None:
+    """A one-line warning when ``precision`` is bf16 on a CPU that emulates it, else None."""
+    if precision != "bf16" or device.type != "cpu":
+        return None
+    if native is None:
+        native = cpu_has_native_bf16()
+    if native is not False:
+        return None
+    return (
+        "essl pretrain: train.precision=bf16 on a CPU without AVX512-BF16/AMX: bf16 matrix "
+        "products are emulated and slower than fp32 here; use train.precision=fp32 on this "
+        "machine (bf16 pays off on CUDA and on CPUs with those instructions)"
+    )
