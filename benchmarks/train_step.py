@@ -60,26 +60,29 @@ def _allocator_note() -> str:
     return f"GLIBC_TUNABLES={tun}" if TUNABLES in tun else "glibc malloc defaults"
 
 
-def essl_step_fn(B: int, S: int) -> tuple[Any, Callable[[Any], float]]:
+def _encoder(preset: str) -> Any:
+    from essl.models import encoder_preset
+
+    return replace(encoder_preset(preset), layer_drop=0.0)
+
+
+def essl_step_fn(B: int, S: int, preset: str, device: Any) -> tuple[Any, Callable[[Any], float]]:
     import torch
 
     from essl.data.batch import Batch
     from essl.masking import MaskingConfig
-    from essl.models import encoder_preset
     from essl.objectives import ObjectiveConfig, build_task
 
-    task = build_task(
-        replace(encoder_preset("tiny"), layer_drop=0.0), MaskingConfig(), ObjectiveConfig()
-    )
+    task = build_task(_encoder(preset), MaskingConfig(), ObjectiveConfig()).to(device)
     task.train()
     opt = torch.optim.AdamW(task.parameters(), lr=1e-4)
 
     def step(wavs: Any) -> float:
         batch = Batch(
             wavs=wavs,
-            lengths=torch.full((B,), S, dtype=torch.long),
+            lengths=torch.full((B,), S, dtype=torch.long, device=device),
             utterances=[],
-            offsets=torch.zeros(B, dtype=torch.long),
+            offsets=torch.zeros(B, dtype=torch.long, device=device),
         )
         opt.zero_grad(set_to_none=True)
         out = task(batch)
@@ -90,7 +93,7 @@ def essl_step_fn(B: int, S: int) -> tuple[Any, Callable[[Any], float]]:
     return task, step
 
 
-def hf_step_fn(B: int, S: int) -> tuple[Any, Callable[[Any], float]]:
+def hf_step_fn(B: int, S: int, preset: str, device: Any) -> tuple[Any, Callable[[Any], float]]:
     import torch
     from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
     from transformers.models.wav2vec2.modeling_wav2vec2 import (
@@ -98,16 +101,19 @@ def hf_step_fn(B: int, S: int) -> tuple[Any, Callable[[Any], float]]:
         _sample_negative_indices,
     )
 
+    enc = _encoder(preset)
+    if enc.layer_norm_first or enc.conv_norm != "group" or enc.relative_position != "none":
+        raise SystemExit(f"--preset {preset}: only post-LN group-norm presets (tiny, base)")
     cfg = Wav2Vec2Config(
-        conv_dim=(256,) * 7,
-        conv_kernel=(10, 3, 3, 3, 3, 2, 2),
-        conv_stride=(5, 2, 2, 2, 2, 2, 2),
-        conv_bias=False,
+        conv_dim=tuple(c for c, _, _ in enc.conv_layers),
+        conv_kernel=tuple(k for _, k, _ in enc.conv_layers),
+        conv_stride=tuple(s for _, _, s in enc.conv_layers),
+        conv_bias=enc.conv_bias,
         feat_extract_norm="group",
-        hidden_size=256,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=1024,
+        hidden_size=enc.embed_dim,
+        num_hidden_layers=enc.num_layers,
+        num_attention_heads=enc.num_heads,
+        intermediate_size=enc.ffn_dim,
         hidden_dropout=0.1,
         attention_dropout=0.1,
         activation_dropout=0.0,
@@ -127,7 +133,7 @@ def hf_step_fn(B: int, S: int) -> tuple[Any, Callable[[Any], float]]:
         do_stable_layer_norm=False,
         attn_implementation="sdpa",  # type: ignore[call-arg]
     )
-    model = Wav2Vec2ForPreTraining(cfg)
+    model = Wav2Vec2ForPreTraining(cfg).to(device)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     T = int(model._get_feat_extract_output_lengths(S))
@@ -137,18 +143,15 @@ def hf_step_fn(B: int, S: int) -> tuple[Any, Callable[[Any], float]]:
     pool = []
     for _ in range(16):
         mask = _compute_mask_indices((B, T), 0.65, 10, min_masks=2)
-        pool.append((mask, _sample_negative_indices((B, T), 100, mask)))
+        negs = _sample_negative_indices((B, T), 100, mask)
+        pool.append((torch.from_numpy(mask).to(device), torch.from_numpy(negs).to(device)))
     calls = [0]
 
     def step(wavs: Any) -> float:
         mask, negs = pool[calls[0] % len(pool)]
         calls[0] += 1
         opt.zero_grad(set_to_none=True)
-        out = model(
-            wavs,
-            mask_time_indices=torch.from_numpy(mask),
-            sampled_negative_indices=torch.from_numpy(negs),
-        )
+        out = model(wavs, mask_time_indices=mask, sampled_negative_indices=negs)
         out.loss.backward()
         opt.step()
         return float(out.loss.item())
@@ -199,24 +202,35 @@ def count_flops(step: Callable[[Any], float], wavs: Any) -> int:
     return int(fc.get_total_flops())
 
 
-def measure_peaks(reps: int = 5) -> dict[str, float]:
-    """GFLOP/s of a 2048³ fp32 GEMM and of a 1×1 conv (8 × 512 ch × 4000 steps, 512 out)."""
+def _sync(device: Any) -> None:
     import torch
 
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    x, w = torch.randn(8, 512, 4000), torch.randn(512, 512, 1)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_peaks(device: Any, dtype: Any, reps: int = 5) -> dict[str, float]:
+    """GFLOP/s of a 2048³ GEMM and of a 1×1 conv (8 × 512 ch × 4000 steps, 512 out)."""
+    import torch
+
+    n = 2048 if device.type == "cpu" else 8192
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    x = torch.randn(8, 512, 4000, device=device, dtype=dtype)
+    w = torch.randn(512, 512, 1, device=device, dtype=dtype)
 
     def best(fn: Callable[[], Any], flops: float) -> float:
         fn()
         times = []
         for _ in range(reps):
+            _sync(device)
             t0 = time.perf_counter()
             fn()
+            _sync(device)
             times.append(time.perf_counter() - t0)
         return flops / min(times) / 1e9
 
     return {
-        "gemm": best(lambda: a @ b, 2 * 2048**3),
+        "gemm": best(lambda: a @ b, 2 * n**3),
         "conv1x1": best(lambda: torch.conv1d(x, w), 2 * 8 * 4000 * 512 * 512),
     }
 
@@ -224,21 +238,28 @@ def measure_peaks(reps: int = 5) -> dict[str, float]:
 def run(args: argparse.Namespace) -> None:
     import torch
 
+    from essl.training.trainer import select_device
+
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = select_device(args.device)
     B, S = args.batch, int(args.seconds * 16000)
-    wavs = torch.randn(B, S)
+    wavs = torch.randn(B, S, device=device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(
-        f"allocator: {_allocator_note()}; threads={torch.get_num_threads()}; torch {torch.__version__}"
+        f"device: {where}; allocator: {_allocator_note()}; threads={torch.get_num_threads()}; "
+        f"torch {torch.__version__}; preset {args.preset}"
     )
     print(f"batch {B} × {args.seconds:g} s random audio; {args.steps} timed steps (median)")
-    peaks = measure_peaks()
+    peak_dtype = torch.float32 if device.type == "cpu" else torch.bfloat16
+    peaks = measure_peaks(device, peak_dtype)
     print(
-        f"machine peaks: fp32 GEMM {peaks['gemm']:.0f} GFLOP/s, 1x1 conv {peaks['conv1x1']:.0f} GFLOP/s"
+        f"machine peaks ({str(peak_dtype)[6:]}): GEMM {peaks['gemm']:.0f} GFLOP/s, "
+        f"1x1 conv {peaks['conv1x1']:.0f} GFLOP/s"
     )
-    models = {"essl": essl_step_fn(B, S)}
+    models = {"essl": essl_step_fn(B, S, args.preset, device)}
     if not args.skip_hf:
-        models["hf"] = hf_step_fn(B, S)
+        models["hf"] = hf_step_fn(B, S, args.preset, device)
     for name, (m, _) in models.items():
         n = sum(p.numel() for p in m.parameters())
         print(f"{name}: {n:,} parameters")
@@ -246,15 +267,19 @@ def run(args: argparse.Namespace) -> None:
     precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
     for prec in precisions:
         ctx: Callable[[], AbstractContextManager[Any]] = (
-            (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if prec == "bf16" else nullcontext
+            (lambda: torch.autocast(device.type, dtype=torch.bfloat16))
+            if prec == "bf16"
+            else nullcontext
         )
         times: dict[str, list[float]] = {name: [] for name in models}
         cpu: dict[str, list[float]] = {name: [] for name in models}
         for i in range(args.warmup + args.steps):
             for name, (_, step) in models.items():
                 with ctx():
+                    _sync(device)
                     t0, c0 = time.perf_counter(), time.process_time()
                     step(wavs)
+                    _sync(device)
                     dt, dc = time.perf_counter() - t0, time.process_time() - c0
                 if i >= args.warmup:
                     times[name].append(dt)
@@ -289,6 +314,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precision", choices=["fp32", "bf16", "both"], default="both")
     p.add_argument("--skip-hf", action="store_true")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    p.add_argument("--preset", choices=["tiny", "base"], default="tiny")
     args = p.parse_args()
     _reexec(args.allocator)
     run(args)
