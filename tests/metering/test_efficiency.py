@@ -5,7 +5,16 @@ import pytest
 
 from essl.cli.main import main
 from essl.errors import EsslError
-from essl.metering.efficiency import auc, cost_to_target, gain_per_cost, lower_is_better, read_curve
+from essl.metering.efficiency import (
+    Curve,
+    auc,
+    cost_to_target,
+    gain_per_cost,
+    lower_is_better,
+    read_curve,
+    seed_band,
+    seed_costs_to_target,
+)
 
 
 def test_cost_to_target_interpolates_the_first_crossing():
@@ -80,3 +89,18 @@ def test_unknown_metric_names_the_run_and_the_fix(tmp_path):
         read_curve(a, "pnmi", "flops")
     with pytest.raises(EsslError, match="no metrics.jsonl"):
         read_curve(tmp_path, "loss", "flops")
+
+
+def test_seed_band_averages_point_by_point_and_truncates_to_the_shortest_run():
+    a = Curve("a", "acc", "flops", np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.3, 0.5]))
+    b = Curve("b", "acc", "flops", np.array([1.2, 2.2]), np.array([0.3, 0.5]))
+    band = seed_band("arm", [a, b])
+    assert np.allclose(band.x, [1.1, 2.1]) and np.allclose(band.y, [0.2, 0.4])
+    assert np.allclose(band.sd, [np.sqrt(0.02)] * 2)  # sample sd of two values 0.2 apart
+    assert [len(c.x) for c in band.runs] == [2, 2]
+    # a (truncated to 2 points) peaks at 0.3; b crosses 0.4 halfway from 1.2 to 2.2
+    assert seed_costs_to_target(band, 0.4, lower=False) == [None, pytest.approx(1.7)]
+    assert seed_costs_to_target(band, 0.6, lower=False) == [None, None]
+    assert np.all(seed_band("one", [a]).sd == 0)
+    with pytest.raises(EsslError, match="no runs"):
+        seed_band("empty", [])

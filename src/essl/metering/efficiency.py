@@ -42,11 +42,14 @@ from essl.errors import EsslError
 __all__ = [
     "COST_AXES",
     "Curve",
+    "SeedBand",
     "auc",
     "cost_to_target",
     "gain_per_cost",
     "lower_is_better",
     "read_curve",
+    "seed_band",
+    "seed_costs_to_target",
 ]
 
 COST_AXES = {
@@ -195,3 +198,36 @@ def summarize(curves: Sequence[Curve], target: float | None) -> list[dict[str, A
             }
         )
     return rows
+
+
+@dataclass
+class SeedBand:
+    """Runs of one arm over seeds, point by point (the k-th evaluation of every run)."""
+
+    label: str
+    x: np.ndarray
+    """(P,) mean cost over seeds at each point."""
+    y: np.ndarray
+    """(P,) mean metric over seeds."""
+    sd: np.ndarray
+    """(P,) sample standard deviation of the metric over seeds (0 with one seed)."""
+    runs: list[Curve]
+    """The per-seed curves, truncated to the P points they all have."""
+
+
+def seed_band(label: str, curves: Sequence[Curve]) -> SeedBand:
+    """Average curves of the same arm over seeds; runs logged at the same steps share points
+    (the k-th point of each), so the band is over seeds at equal training progress."""
+    if not curves:
+        raise EsslError(f"{label}: no runs to average")
+    P = min(len(c.x) for c in curves)
+    xs = np.stack([c.x[:P] for c in curves])  # (S, P)
+    ys = np.stack([c.y[:P] for c in curves])
+    sd = ys.std(0, ddof=1) if len(curves) > 1 else np.zeros(P)
+    runs = [Curve(run=c.run, metric=c.metric, cost=c.cost, x=c.x[:P], y=c.y[:P]) for c in curves]
+    return SeedBand(label=label, x=xs.mean(0), y=ys.mean(0), sd=sd, runs=runs)
+
+
+def seed_costs_to_target(band: SeedBand, target: float, lower: bool) -> list[float | None]:
+    """Per seed, the cost at which that run first reaches ``target`` (None if it never does)."""
+    return [cost_to_target(c.x, c.y, target, lower) for c in band.runs]

@@ -20,16 +20,23 @@ def line_plot(
     title: str = "",
     target: float | None = None,
     logx: bool = False,
+    bands: Sequence[np.ndarray | None] | None = None,
 ) -> list[Path]:
-    """Draw ``(label, x, y)`` lines on shared axes; write ``out_stem``.png and .svg atomically."""
+    """Draw ``(label, x, y)`` lines on shared axes; write ``out_stem``.png and .svg atomically.
+
+    ``bands[i]`` (same shape as series i's y, e.g. a standard deviation over seeds) shades
+    y ± band around line i."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for label, x, y in series:
-        ax.plot(x, y, label=label, linewidth=1.5)
+    for i, (label, x, y) in enumerate(series):
+        (line,) = ax.plot(x, y, label=label, linewidth=1.5)
+        band = None if bands is None else bands[i]
+        if band is not None:
+            ax.fill_between(x, y - band, y + band, color=line.get_color(), alpha=0.2, lw=0)
     if target is not None:
         ax.axhline(target, color="grey", linestyle="--", linewidth=1, label=f"target {target:g}")
     if logx:
