@@ -30,7 +30,7 @@ def test_periodic_eval_logs_scores_without_changing_the_training_losses(tiny_cor
     assert kit.losses(evald) == kit.losses(plain)  # forked RNG: same masks, same updates
     assert not (plain / "eval.jsonl").exists()
     rows = _rows(evald / "eval.jsonl")
-    assert [r["step"] for r in rows] == [2, 4, 5]  # every 2 updates and after the last
+    assert [r["step"] for r in rows] == [0, 2, 4, 5]  # before training, every 2, the last
     for r in rows:
         within = [v for k, v in r.items() if k.startswith("abx_within/L") and v is not None]
         assert within and r["abx_within/best"] == min(within)
@@ -38,7 +38,7 @@ def test_periodic_eval_logs_scores_without_changing_the_training_losses(tiny_cor
         assert 0.0 <= r["phone_probe/best_layer"] <= 1.0
         assert r["eval_seconds"] > 0
     curve = read_curve(evald, "abx_within/best", "flops")
-    assert len(curve.x) == 3 and (curve.x[1:] > curve.x[:-1]).all()
+    assert len(curve.x) == 4 and curve.x[0] == 0.0 and (curve.x[1:] > curve.x[:-1]).all()
 
 
 def test_resume_drops_evaluations_after_the_checkpoint(tiny_corpus, tmp_path, kit):
@@ -49,7 +49,7 @@ def test_resume_drops_evaluations_after_the_checkpoint(tiny_corpus, tmp_path, ki
         f.write(json.dumps({"step": 6, "abx_within/best": 0.5}) + "\n")
     more = ("--max-steps", "6", "--set", "train.checkpoint_every=2", *EVAL)
     assert main(kit.cli_args("wav2vec2-tiny", run, tiny_corpus, *more)) == 0
-    assert [r["step"] for r in _rows(run / "eval.jsonl")] == [2, 4, 6]
+    assert [r["step"] for r in _rows(run / "eval.jsonl")] == [0, 2, 4, 6]
     assert "abx_within/L0" in _rows(run / "eval.jsonl")[-1]
 
 

@@ -120,6 +120,8 @@ def read_curve(run_dir: str | Path, metric: str, cost: str, smooth: int = 1) -> 
     for r in source:
         step_row = by_step.get(int(r["step"]))
         c = None if step_row is None else step_row.get(axis)
+        if int(r["step"]) == 0:
+            c = 0.0  # an evaluation before the first update: nothing spent yet
         if c is None or not math.isfinite(float(r[metric])):
             continue
         points.append((float(c), float(r[metric])))

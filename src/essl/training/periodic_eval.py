@@ -39,7 +39,7 @@ class PeriodicEvalConfig:
     """Scores logged to ``eval.jsonl`` while training (off when ``every`` is 0)."""
 
     every: int = 0
-    """Evaluate every N updates, and after the last one (0 = never)."""
+    """Evaluate before the first update, every N updates and after the last one (0 = never)."""
     tasks: tuple[str, ...] = ("abx", "phone_probe")
     """Tasks of ``essl evaluate`` (see :data:`essl.evaluation.evaluate.TASKS`)."""
     manifest: str | None = None

@@ -287,6 +287,8 @@ def _loop(
     batches = _batches(loader)
     model.train()
     step = result.step
+    if step == 0 and dist.is_main and cfg.evaluation.every > 0:  # the curves' origin
+        run_periodic_eval(cfg.evaluation, task.encoder, manifest, 0, device, result.run_dir)
     while step < tc.max_steps:
         t0 = time.perf_counter()
         meter.begin_step()
