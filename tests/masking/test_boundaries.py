@@ -182,6 +182,8 @@ def test_cli_evaluate_prints_both_countings_as_json(tiny_corpus: Path, capsys, t
     out = json.loads(capsys.readouterr().out)
     for kind in ("lenient", "one_to_one"):
         assert set(out[kind]) == {"precision", "recall", "f1", "over_segmentation", "r_value"}
+    assert out["counting"] == "lenient"
+    assert {k: out[k] for k in out["lenient"]} == out["lenient"]  # headline at the top level
     args = parser.parse_args(
         [
             "boundaries",
