@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from essl._io import atomic_path
+from essl.data.dataset import conv_frames
 from essl.errors import EsslError
 from essl.models.config import STANDARD_CONV_LAYERS
 
@@ -62,10 +63,9 @@ def encoder_frame_count(
     num_samples: int, conv_layers: Sequence[Sequence[int]] = STANDARD_CONV_LAYERS
 ) -> int:
     """T for ``num_samples`` through the convolutions ``(channels, kernel, stride)``."""
-    n = int(num_samples)
-    for _, kernel, stride in conv_layers:
-        n = (n - kernel) // stride + 1 if n >= kernel else 0
-    return n
+    return conv_frames(
+        int(num_samples), [k for _, k, _ in conv_layers], [s for *_, s in conv_layers]
+    )
 
 
 def encoder_frame_lengths(

@@ -19,6 +19,7 @@ import numpy as np
 from essl.data.loading import ResumableLoader, build_loader
 from essl.errors import ConfigError, EsslError
 from essl.models import receptive_field
+from essl.targets.labels import encoder_frame_count
 from essl.training.config import PretrainConfig, resolved_dict
 from essl.training.rundir import check_resumable
 
@@ -66,17 +67,10 @@ def preflight(
         labels=labels,
         boundaries=boundaries,
         split=cfg.data.split,
-        frames_fn=lambda n: _frames(n, conv),
+        frames_fn=lambda n: encoder_frame_count(n, conv),
     )
     _check_lengths(cfg, loader, manifest)
     return Prepared(resolved=resolved, resume=resume, loader=loader, manifest=manifest)
-
-
-def _frames(num_samples: int, conv: Sequence[tuple[int, int, int]]) -> int:
-    n = num_samples
-    for _, kernel, stride in conv:
-        n = (n - kernel) // stride + 1 if n >= kernel else 0
-    return n
 
 
 def _check_same_manifest(run_dir: Path, manifest: Path) -> None:
