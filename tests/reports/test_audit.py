@@ -58,6 +58,8 @@ def test_demo_on_a_tiny_budget_trains_audits_compares_and_resumes(tmp_path, caps
         minutes=1.0,
         speakers=6,
         steps=4,
+        eval_every=2,
+        eval_utterances=12,
         audit_utterances=22,
         probe_steps=10,
         conditions=("noise",),
@@ -74,6 +76,11 @@ def test_demo_on_a_tiny_budget_trains_audits_compares_and_resumes(tmp_path, caps
         for line in (out / "runs" / "phone-segments" / "metrics.jsonl").read_text().splitlines()
     ]
     assert all(0.2 < m < 0.8 for m in masks)  # segment masks at the random-span fraction
+    evals = (out / "runs" / "random-span" / "eval.jsonl").read_text().splitlines()
+    assert [json.loads(e)["step"] for e in evals] == [0, 2, 4]
+    assert json.loads((out / "compare" / "compare.json").read_text())["metric"] == (
+        "phone_probe/best_layer"
+    )
     assert (out / "compare" / "compare.json").is_file()
     _renders(out / "report.html", tmp_path)
     _renders(out / "compare" / "report.html", tmp_path)

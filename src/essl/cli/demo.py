@@ -19,6 +19,12 @@ def register(sub: Any) -> None:
         default="noise,telephone",
         help="robustness conditions (reverb adds ~2 min the first time)",
     )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=100,
+        help="score each run every N updates (phone probe, ABX; 0 = never)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_run)
 
@@ -33,6 +39,7 @@ def _run(args: argparse.Namespace) -> int:
         audit_utterances=args.audit_utterances,
         probe_steps=args.probe_steps,
         conditions=tuple(c for c in args.conditions.split(",") if c),
+        eval_every=args.eval_every,
         seed=args.seed,
     )
     run_demo(args.out_dir, cfg)

@@ -72,9 +72,9 @@ def write_demo_report(
     )
     page = render(
         "essl demo",
-        "Tiny wav2vec 2.0 models pretrained on the embedded synthetic "
-        "corpus with blind random-span masks and with phone-segment masks, then "
-        "audited.",
+        "Tiny HuBERT models (iteration 1: 100 MFCC k-means units) pretrained on the "
+        "embedded synthetic corpus with blind random-span masks and with phone-segment masks "
+        "from unsupervised boundaries, then audited.",
         [overview],
     )
     links = "".join(
