@@ -121,7 +121,9 @@ def test_batched_dtw_equals_the_cell_by_cell_reference(seed):
     rows, cols = (torch.tensor(v) for v in zip(*pairs))
     got = pair_dtw(frames, offsets, ln, rows, cols)
     want = [reference_dtw(seqs[i].tolist(), seqs[j].tolist()) for i, j in pairs]
-    assert got.tolist() == pytest.approx(want, rel=1e-12, abs=1e-12)  # dot products: last bit
+    # dot products agree to the last bit, but arccos near 1 turns one ulp of a cosine into
+    # ~1e-8 rad, and BLAS builds sum in different orders (torch 2.11 vs 2.13 differ there)
+    assert got.tolist() == pytest.approx(want, rel=1e-9, abs=1e-7)
     assert got[pairs.index((3, len(seqs) - 1))] < 1e-6  # arccos(1 - ulp) is not exactly 0
 
 

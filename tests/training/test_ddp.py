@@ -24,6 +24,7 @@ DETERMINISTIC = [
     "model.dropout_features=0.0",
     "data.global_shards=2",
     "train.checkpoint_every=4",
+    "train.device=cpu",  # gloo on CPU processes, also on a machine with one GPU
 ]
 
 

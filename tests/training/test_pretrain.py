@@ -83,7 +83,8 @@ def test_run_dir_records_provenance_metrics_and_tensorboard(tiny_corpus, tmp_pat
     assert cfg["train"]["max_steps"] == 3 and cfg["model"]["embed_dim"] == 32
     assert "essl pretrain wav2vec2-tiny" in (run / "command.txt").read_text()
     env = json.loads((run / "environment.json").read_text())
-    assert env["torch"] == torch.__version__ and env["device"] == "cpu"
+    assert env["torch"] == torch.__version__
+    assert env["device"] == str(trainer.select_device("auto"))  # cuda:0 on a GPU machine
     assert env["torch_threads"] == 1 and "git" in env
     recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in recs] == [1, 2, 3]

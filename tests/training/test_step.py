@@ -92,3 +92,12 @@ def test_the_device_is_chosen_not_assumed():
         assert select_device("auto") == torch.device("cpu")
         with pytest.raises(EsslError, match="train.device"):
             select_device("cuda")
+
+
+def test_more_processes_than_gpus_is_refused_with_the_fix(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert select_device("auto", 0) == torch.device("cuda", 0)
+    with pytest.raises(EsslError, match="LOCAL_RANK=1 .* 1 CUDA device"):
+        select_device("auto", 1)
+    assert select_device("cpu", 1) == torch.device("cpu")

@@ -72,6 +72,13 @@ def select_device(kind: str, local_rank: int = 0) -> torch.device:
     if kind == "cuda" and not torch.cuda.is_available():
         raise EsslError("train.device=cuda but no CUDA device is available; use train.device=auto")
     if kind in ("cuda", "auto") and torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        if local_rank >= count:
+            raise EsslError(
+                f"process with LOCAL_RANK={local_rank} but this machine has {count} CUDA "
+                f"device(s); launch at most {count} process(es) per node (torchrun "
+                "--nproc-per-node) or set train.device=cpu for CPU processes"
+            )
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
 
