@@ -29,6 +29,16 @@ HF masks drawn inside its step in that run (about 2 ms):
         bf16 is emulated on this CPU, slower than fp32 for both
   fp32, glibc malloc defaults (--allocator system --skip-hf): essl 7.65 CPU-s/step (1.2x worse)
 
+Measured 2026-11-26 on the same 2-vCPU Xeon, quiet (nothing else running), 10 timed steps:
+  fp32: essl 1,122 ms vs HF 1,974 ms per step -> 1.76x (28.5 vs 16.2 audio-s/s; MFU 41% vs
+        23% of the 350 GFLOP/s GEMM peak measured in the same run)
+  bf16: essl 3,182 ms vs HF 3,824 ms -> 1.20x; this CPU has no AVX512-BF16/AMX, so oneDNN
+        emulates bf16: 2.8x (essl) and 1.9x (HF) slower than fp32. The emulated bf16 GEMMs of
+        the conv front end, identical work in both models, dominate (a time-major GEMM conv
+        and oneDNN's conv are equally slow there: 1.21 vs 1.33 s for one 256-ch layer fwd+bwd),
+        so essl's levers shrink to 1.2x. essl pretrain warns when bf16 is asked for on such
+        a CPU.
+
 Measured 2026-11-26 on an NVIDIA H200 (torch 2.11.0+cu130, transformers 5.17.0), 8 × 4 s,
 10 timed steps after 3 warm-up ones, median wall:
   tiny fp32: essl 30.1 ms vs HF 33.4 ms (1.11x); bf16: 26.5 vs 31.7 ms (1.20x)
