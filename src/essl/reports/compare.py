@@ -15,6 +15,9 @@ from essl.reports.plots import line_plot
 
 __all__ = ["compare_runs", "pareto_front"]
 
+SMOOTH = 5
+"""Moving-mean window of per-step curves (loss) in the comparison."""
+
 _COSTS = (("flops", "training FLOPs"), ("audio", "audio seen (s)"), ("time", "wall time (s)"))
 
 
@@ -90,12 +93,15 @@ def compare_runs(
     section = Section(
         "Efficiency",
         paragraphs=[
-            f"{metric} against each cost axis, every run on the same axes (5-step moving mean). "
+            f"{metric} against each cost axis, every run on the same axes (per-step logs: "
+            f"{SMOOTH}-step moving mean; periodic evaluations: as measured). "
             "Cost-to-target is the interpolated cost at which the metric first reaches the target."
         ],
     )
     for cost, label in _COSTS:
-        curves = [read_curve(r, metric, cost, smooth=5) for r in runs]
+        curves = [read_curve(r, metric, cost) for r in runs]
+        if min(len(c.x) for c in curves) >= 10 * SMOOTH:  # per-step logs, not a few evaluations
+            curves = [read_curve(r, metric, cost, smooth=SMOOTH) for r in runs]
         rows = summarize(curves, target)
         result["costs"][cost] = rows
         png = line_plot(
@@ -105,7 +111,7 @@ def compare_runs(
             ylabel=metric,
             title=f"{metric} vs {label}",
             target=target,
-            logx=cost == "flops",
+            logx=cost == "flops" and all(c.x[0] > 0 for c in curves),  # an eval at step 0
         )[0]
         section.figures.append(Figure(png, f"{metric} vs {label}"))
         section.tables.append(
