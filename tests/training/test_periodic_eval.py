@@ -2,6 +2,7 @@
 truncation on resume, and the efficiency curve it feeds."""
 
 import json
+import shutil
 
 import pytest
 
@@ -51,6 +52,9 @@ def test_resume_drops_evaluations_after_the_checkpoint(tiny_corpus, tmp_path, ki
     assert main(kit.cli_args("wav2vec2-tiny", run, tiny_corpus, *more)) == 0
     assert [r["step"] for r in _rows(run / "eval.jsonl")] == [0, 2, 4, 6]
     assert "abx_within/L0" in _rows(run / "eval.jsonl")[-1]
+    shutil.rmtree(run / "checkpoints")  # as if killed before its first checkpoint
+    assert main(kit.cli_args("wav2vec2-tiny", run, tiny_corpus, *args)) == 0  # from scratch
+    assert [r["step"] for r in _rows(run / "eval.jsonl")] == [0, 2, 4]  # step 0 not doubled
 
 
 def test_best_scores_takes_the_lowest_abx_error_over_layers():

@@ -187,7 +187,8 @@ def _run(
         )
         write_json(run_dir / "run.json", {"manifest": str(manifest)})
         truncate_metrics(run_dir / "metrics.jsonl", start)
-        truncate_metrics(run_dir / "eval.jsonl", start)
+        # evaluations after the checkpoint are redone; from scratch, the step-0 one too
+        truncate_metrics(run_dir / "eval.jsonl", start if start else -1)
         write_json(run_dir / "metering.json", meter.metadata())
         logger = RunLogger(
             run_dir,
