@@ -86,7 +86,7 @@ def _encoder(preset: str) -> Any:
     return replace(encoder_preset(preset), layer_drop=0.0)
 
 
-def essl_step_fn(B: int, S: int, preset: str, device: Any) -> tuple[Any, Callable[[Any], float]]:
+def essl_step_fn(B: int, S: int, preset: str, device: Any) -> tuple[Any, Callable[..., float]]:
     import torch
 
     from essl.data.batch import Batch
@@ -97,7 +97,7 @@ def essl_step_fn(B: int, S: int, preset: str, device: Any) -> tuple[Any, Callabl
     task.train()
     opt = torch.optim.AdamW(task.parameters(), lr=1e-4)
 
-    def step(wavs: Any) -> float:
+    def step(wavs: Any, autocast: Callable[[], Any] = nullcontext) -> float:
         batch = Batch(
             wavs=wavs,
             lengths=torch.full((B,), S, dtype=torch.long, device=device),
@@ -105,7 +105,8 @@ def essl_step_fn(B: int, S: int, preset: str, device: Any) -> tuple[Any, Callabl
             offsets=torch.zeros(B, dtype=torch.long, device=device),
         )
         opt.zero_grad(set_to_none=True)
-        out = task(batch)
+        with autocast():
+            out = task(batch)
         out.loss.backward()
         opt.step()
         return out.loss.item()
@@ -113,7 +114,7 @@ def essl_step_fn(B: int, S: int, preset: str, device: Any) -> tuple[Any, Callabl
     return task, step
 
 
-def hf_step_fn(B: int, S: int, preset: str, device: Any) -> tuple[Any, Callable[[Any], float]]:
+def hf_step_fn(B: int, S: int, preset: str, device: Any) -> tuple[Any, Callable[..., float]]:
     import torch
     from transformers import Wav2Vec2Config, Wav2Vec2ForPreTraining
     from transformers.models.wav2vec2.modeling_wav2vec2 import (
@@ -167,11 +168,12 @@ def hf_step_fn(B: int, S: int, preset: str, device: Any) -> tuple[Any, Callable[
         pool.append((torch.from_numpy(mask).to(device), torch.from_numpy(negs).to(device)))
     calls = [0]
 
-    def step(wavs: Any) -> float:
+    def step(wavs: Any, autocast: Callable[[], Any] = nullcontext) -> float:
         mask, negs = pool[calls[0] % len(pool)]
         calls[0] += 1
         opt.zero_grad(set_to_none=True)
-        out = model(wavs, mask_time_indices=mask, sampled_negative_indices=negs)
+        with autocast():
+            out = model(wavs, mask_time_indices=mask, sampled_negative_indices=negs)
         out.loss.backward()
         opt.step()
         return float(out.loss.item())
@@ -214,7 +216,7 @@ def _flop_mapping() -> dict[Any, Any]:
     }
 
 
-def count_flops(step: Callable[[Any], float], wavs: Any) -> int:
+def count_flops(step: Callable[..., float], wavs: Any) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False, custom_mapping=_flop_mapping()) as fc:
@@ -295,12 +297,11 @@ def run(args: argparse.Namespace) -> None:
         cpu: dict[str, list[float]] = {name: [] for name in models}
         for i in range(args.warmup + args.steps):
             for name, (_, step) in models.items():
-                with ctx():
-                    _sync(device)
-                    t0, c0 = time.perf_counter(), time.process_time()
-                    step(wavs)
-                    _sync(device)
-                    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+                _sync(device)
+                t0, c0 = time.perf_counter(), time.process_time()
+                step(wavs, ctx)  # forward under autocast, backward outside (as the trainer)
+                _sync(device)
+                dt, dc = time.perf_counter() - t0, time.process_time() - c0
                 if i >= args.warmup:
                     times[name].append(dt)
                     cpu[name].append(dc)

@@ -2,7 +2,8 @@
 
 import torch
 
-from essl.training.precision import bf16_note, cpu_has_native_bf16
+from essl._hardware import cpu_has_native_bf16
+from essl.training.precision import bf16_note
 
 
 def test_cpu_flags_decide_native_bf16(tmp_path):

@@ -6,6 +6,12 @@ runs well below GEMM speed; unfolding the k overlapping frames into a (B·T', k�
 what the Transformer wants anyway. The backward recomputes the unfolded input from the saved
 activations and folds the input gradient back with k strided adds. Under autocast the matmuls
 run in the autocast dtype, as a convolution would.
+
+bf16 on a CPU without bf16 instructions: oneDNN emulates a bf16 GEMM at a fraction of fp32
+GEMM speed. A bf16 GEMM computes exact products of bf16 values, accumulates them in fp32 and
+rounds the result to bf16; :func:`_mm` computes exactly that through fp32 GEMM on the
+bf16-rounded operands (same inputs, same accumulation precision, bf16 result and saved
+activations), 5x faster here for the front end's backward GEMMs.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+
+from essl._hardware import cpu_emulates_bf16
 
 __all__ = ["conv1d_time_major"]
 
@@ -33,6 +41,14 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return x.dtype
 
 
+def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` in the operands' dtype, autocast off (see the module note on emulated bf16)."""
+    with torch.autocast(a.device.type, enabled=False):
+        if a.dtype == torch.bfloat16 and a.device.type == "cpu" and cpu_emulates_bf16():
+            return (a.float() @ b.float()).to(torch.bfloat16)
+        return a @ b
+
+
 class _ConvGemm(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -42,8 +58,7 @@ class _ConvGemm(torch.autograd.Function):
         dtype = _compute_dtype(x)
         frames = (T - kernel) // stride + 1
         xc, wc = x.contiguous().to(dtype), weight.to(dtype)
-        with torch.autocast(x.device.type, enabled=False):
-            y = _unfold(xc, kernel, stride, frames) @ wc  # (B·T', C_out)
+        y = _mm(_unfold(xc, kernel, stride, frames), wc)  # (B·T', C_out)
         ctx.save_for_backward(xc, wc)
         ctx.meta = (kernel, stride, frames, x.dtype, weight.dtype)
         return y.view(B, frames, -1)
@@ -56,9 +71,9 @@ class _ConvGemm(torch.autograd.Function):
         g = grad.reshape(B * frames, -1).to(wc.dtype)
         grad_x = grad_w = None
         if ctx.needs_input_grad[1]:
-            grad_w = (_unfold(xc, kernel, stride, frames).t() @ g).to(w_dtype)
+            grad_w = _mm(_unfold(xc, kernel, stride, frames).t(), g).to(w_dtype)
         if ctx.needs_input_grad[0]:
-            gu = (g @ wc.t()).view(B, frames, kernel, C)  # (B, T', k, C)
+            gu = _mm(g, wc.t()).view(B, frames, kernel, C)  # (B, T', k, C)
             if kernel == stride:
                 gx = gu.reshape(B, frames * stride, C)
                 if frames * stride < T:

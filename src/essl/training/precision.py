@@ -9,24 +9,11 @@ says so before training instead of letting a user pay for it silently.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
+from essl._hardware import cpu_has_native_bf16
+
 __all__ = ["bf16_note", "cpu_has_native_bf16"]
-
-_NATIVE_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-def cpu_has_native_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool | None:
-    """True/False from the CPU flags in ``cpuinfo``; None where that file is not readable."""
-    try:
-        text = Path(cpuinfo).read_text()
-    except OSError:
-        return None
-    flags = next((line for line in text.splitlines() if line.startswith("flags")), "")
-    return any(f in flags.split() for f in _NATIVE_FLAGS)
-
 
 def bf16_note(precision: str, device: torch.device, native: bool | None = None) -> str | None:
     """A one-line warning when ``precision`` is bf16 on a CPU that emulates it, else None."""
