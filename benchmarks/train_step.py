@@ -29,15 +29,16 @@ HF masks drawn inside its step in that run (about 2 ms):
         bf16 is emulated on this CPU, slower than fp32 for both
   fp32, glibc malloc defaults (--allocator system --skip-hf): essl 7.65 CPU-s/step (1.2x worse)
 
-Measured 2026-11-26 on the same 2-vCPU Xeon, quiet (nothing else running), 10 timed steps:
-  fp32: essl 1,122 ms vs HF 1,974 ms per step -> 1.76x (28.5 vs 16.2 audio-s/s; MFU 41% vs
-        23% of the 350 GFLOP/s GEMM peak measured in the same run)
-  bf16: essl 3,182 ms vs HF 3,824 ms -> 1.20x; this CPU has no AVX512-BF16/AMX, so oneDNN
-        emulates bf16: 2.8x (essl) and 1.9x (HF) slower than fp32. The emulated bf16 GEMMs of
-        the conv front end, identical work in both models, dominate (a time-major GEMM conv
-        and oneDNN's conv are equally slow there: 1.21 vs 1.33 s for one 256-ch layer fwd+bwd),
-        so essl's levers shrink to 1.2x. essl pretrain warns when bf16 is asked for on such
-        a CPU.
+Measured 2026-11-26 on the same 2-vCPU Xeon, quiet (nothing else running), 10 timed steps,
+forward under autocast and backward outside it (as essl's trainer does):
+  fp32: essl 1,127 ms vs HF 1,981 ms per step -> 1.76x (28.4 vs 16.2 audio-s/s; MFU 40% vs
+        23% of the 353 GFLOP/s GEMM peak measured in the same run)
+  bf16: essl 1,708 ms vs HF 3,791 ms -> 2.22x (18.7 vs 8.4 audio-s/s). This CPU has no
+        AVX512-BF16/AMX, so oneDNN emulates bf16 GEMMs; essl's front end computes its bf16
+        GEMMs as fp32 GEMMs of the bf16-rounded operands (the same arithmetic, see
+        essl.models._conv_gemm), which took its bf16 step from 3,182 ms to 1,708 ms. bf16
+        is still slower than fp32 here for both (1.5x essl, 1.9x HF): the Transformer's
+        autocast linears stay emulated, and essl pretrain warns when bf16 is asked for.
 
 Measured 2026-11-26 on an NVIDIA H200 (torch 2.11.0+cu130, transformers 5.17.0), 8 × 4 s,
 10 timed steps after 3 warm-up ones, median wall:

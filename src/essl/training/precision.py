@@ -3,7 +3,8 @@
 CPUs without AVX512-BF16 or AMX (e.g. the Skylake/Cascade Lake Xeons of many clouds) run
 bf16 matrix products through oneDNN's emulation: converted to fp32 and back, so autocast
 makes a step slower, not faster (``benchmarks/train_step.py`` prints both precisions; on the
-2-vCPU AVX-512 development machine bf16 steps take 2-3x longer than fp32 ones). The trainer
+2-vCPU AVX-512 development machine the tiny wav2vec 2.0's bf16 step takes 1.5x longer than
+its fp32 step, HF transformers' 1.9x). The trainer
 says so before training instead of letting a user pay for it silently.
 """
 
