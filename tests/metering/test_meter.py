@@ -112,3 +112,27 @@ def test_flop_counts_per_shape_travel_with_the_state():
     resumed.load_state_dict(json.loads(json.dumps(meter.state_dict())))  # through JSON
     assert resumed.flop_cache.counts == meter.flop_cache.counts
     assert list(resumed.flop_cache.counts) == [(4, 16)]
+
+
+class _FakeEnergy:
+    """Energy that grows by 1 kWh (and 0.5 kg CO2) at every read."""
+
+    def __init__(self) -> None:
+        self.kwh = 0.0
+
+    def read(self) -> tuple[float, float]:
+        self.kwh += 1.0
+        return self.kwh, self.kwh / 2
+
+
+def test_energy_spent_in_an_excluded_block_is_left_out():
+    model = nn.Linear(16, 16)
+    opt = torch.optim.AdamW(model.parameters())
+    meter = Meter(MeterConfig(peak_flops=1e9, energy_every=1), model, opt, torch.device("cpu"))
+    meter.energy = _FakeEnergy()  # type: ignore[assignment]
+    x = torch.randn(4, 16)
+    assert _step(meter, model, opt, x)["energy_kwh"] == 1.0
+    with meter.excluded():  # reads 2 before and 3 after: 1 kWh excluded
+        pass
+    f = _step(meter, model, opt, x)  # the tracker says 4; 1 of it was excluded
+    assert (f["energy_kwh"], f["co2_kg"]) == (3.0, 1.5)

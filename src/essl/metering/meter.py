@@ -19,8 +19,9 @@ Field names (written to ``metrics.jsonl``): ``flops``, ``cum_flops``, ``mfu``, `
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -189,6 +190,23 @@ class Meter:
                 self._energy = (kwh + self._energy_offset[0], (co2 or 0.0) + self._energy_offset[1])
         fields["energy_kwh"], fields["co2_kg"] = self._energy
         return fields
+
+    @contextlib.contextmanager
+    def excluded(self) -> Iterator[None]:
+        """Leave the energy spent inside the block (e.g. an evaluation between steps) out of
+        ``energy_kwh``/``co2_kg``; wall time and FLOPs only count steps anyway."""
+        before = self.energy.read() if self.cfg.enabled else (None, None)
+        try:
+            yield
+        finally:
+            after = self.energy.read() if self.cfg.enabled else (None, None)
+            if before[0] is not None and after[0] is not None:
+                d_kwh = after[0] - before[0]
+                d_co2 = (after[1] or 0.0) - (before[1] or 0.0)
+                self._energy_offset = (
+                    self._energy_offset[0] - d_kwh,
+                    self._energy_offset[1] - d_co2,
+                )
 
     def metadata(self) -> dict[str, Any]:
         """Where each marker comes from, for the run's metadata."""

@@ -13,8 +13,8 @@ Each line::
 ``abx_within/best`` and ``abx_across/best`` are the lowest ABX error over layers; a probe's
 ``<task>/best_layer`` is its test score at the layer picked on dev. The subset, the probe initialisation and
 shuffling use ``evaluation.seed``, not the training seed, so runs of different seeds are
-scored on the same utterances. Evaluation runs in a forked RNG and is excluded from the
-metered step time, so it changes neither the training trajectory (exact resume holds) nor
+scored on the same utterances. Evaluation runs in a forked RNG, outside the metered step time and with its energy left out
+(``Meter.excluded``), so it changes neither the training trajectory (exact resume holds) nor
 the cost axes.
 """
 

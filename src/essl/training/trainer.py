@@ -296,7 +296,8 @@ def _loop(
     model.train()
     step = result.step
     if step == 0 and dist.is_main and cfg.evaluation.every > 0:  # the curves' origin
-        run_periodic_eval(cfg.evaluation, task.encoder, manifest, 0, device, result.run_dir)
+        with meter.excluded():
+            run_periodic_eval(cfg.evaluation, task.encoder, manifest, 0, device, result.run_dir)
     while step < tc.max_steps:
         t0 = time.perf_counter()
         meter.begin_step()
@@ -346,7 +347,10 @@ def _loop(
                 f"checkpoint in {result.run_dir / 'checkpoints'}"
             )
         if dist.is_main and cfg.evaluation.due(step, tc.max_steps):
-            run_periodic_eval(cfg.evaluation, task.encoder, manifest, step, device, result.run_dir)
+            with meter.excluded():  # scoring is not training cost
+                run_periodic_eval(
+                    cfg.evaluation, task.encoder, manifest, step, device, result.run_dir
+                )
         if step % tc.checkpoint_every == 0 or step == tc.max_steps:
             _save(
                 result.run_dir / "checkpoints",
