@@ -50,6 +50,7 @@ __all__ = [
     "read_curve",
     "seed_band",
     "seed_costs_to_target",
+    "smoothed",
 ]
 
 COST_AXES = {
@@ -118,19 +119,25 @@ def read_curve(run_dir: str | Path, metric: str, cost: str, smooth: int = 1) -> 
         )
     axis = COST_AXES[cost]
     for r in source:
-        step_row = by_step.get(int(r["step"]))
-        c = None if step_row is None else step_row.get(axis)
-        if int(r["step"]) == 0:
-            c = 0.0  # an evaluation before the first update: nothing spent yet
+        step = int(r["step"])
+        # an evaluation before the first update (step 0) has spent nothing yet
+        c = 0.0 if step == 0 else by_step.get(step, {}).get(axis)
         if c is None or not math.isfinite(float(r[metric])):
             continue
         points.append((float(c), float(r[metric])))
     if not points:
         raise EsslError(f"{run_dir}: no step logs the '{axis}' cost ({cost}); was metering off?")
     x, y = (np.asarray(v, dtype=np.float64) for v in zip(*sorted(points)))
-    if smooth > 1:
-        y = np.convolve(np.pad(y, (smooth - 1, 0), mode="edge"), np.ones(smooth) / smooth, "valid")
-    return Curve(run=str(run_dir), metric=metric, cost=cost, x=x, y=y)
+    return smoothed(Curve(run=str(run_dir), metric=metric, cost=cost, x=x, y=y), smooth)
+
+
+def smoothed(curve: Curve, window: int) -> Curve:
+    """``curve`` with a trailing ``window``-point moving mean of y (itself when window <= 1)."""
+    if window <= 1:
+        return curve
+    y = np.pad(curve.y, (window - 1, 0), mode="edge")
+    y = np.convolve(y, np.ones(window) / window, "valid")
+    return Curve(run=curve.run, metric=curve.metric, cost=curve.cost, x=curve.x, y=y)
 
 
 def cost_to_target(x: np.ndarray, y: np.ndarray, target: float, lower: bool) -> float | None:

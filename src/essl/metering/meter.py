@@ -195,11 +195,11 @@ class Meter:
     def excluded(self) -> Iterator[None]:
         """Leave the energy spent inside the block (e.g. an evaluation between steps) out of
         ``energy_kwh``/``co2_kg``; wall time and FLOPs only count steps anyway."""
-        before = self.energy.read() if self.cfg.enabled else (None, None)
+        before = self.energy.read()  # (None, None) when energy is not tracked
         try:
             yield
         finally:
-            after = self.energy.read() if self.cfg.enabled else (None, None)
+            after = self.energy.read()
             if before[0] is not None and after[0] is not None:
                 d_kwh = after[0] - before[0]
                 d_co2 = (after[1] or 0.0) - (before[1] or 0.0)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from essl._io import write_json
-from essl.metering.efficiency import read_curve, summarize
+from essl.metering.efficiency import read_curve, smoothed, summarize
 from essl.reports.html import Figure, Section, Table, write_report
 from essl.reports.plots import line_plot
 
@@ -101,7 +101,7 @@ def compare_runs(
     for cost, label in _COSTS:
         curves = [read_curve(r, metric, cost) for r in runs]
         if min(len(c.x) for c in curves) >= 10 * SMOOTH:  # per-step logs, not a few evaluations
-            curves = [read_curve(r, metric, cost, smooth=SMOOTH) for r in runs]
+            curves = [smoothed(c, SMOOTH) for c in curves]
         rows = summarize(curves, target)
         result["costs"][cost] = rows
         png = line_plot(

@@ -11,11 +11,11 @@ Each line::
      "phone_probe/best_layer": 0.44, "phone_probe/weighted_sum": 0.46, "rankme/L4": 61.2}
 
 ``abx_within/best`` and ``abx_across/best`` are the lowest ABX error over layers; a probe's
-``<task>/best_layer`` is its test score at the layer picked on dev. The subset, the probe initialisation and
-shuffling use ``evaluation.seed``, not the training seed, so runs of different seeds are
-scored on the same utterances. Evaluation runs in a forked RNG, outside the metered step time and with its energy left out
-(``Meter.excluded``), so it changes neither the training trajectory (exact resume holds) nor
-the cost axes.
+``<task>/best_layer`` is its test score at the layer picked on dev. The subset, the probe
+initialisation and shuffling use ``evaluation.seed``, not the training seed, so runs of
+different seeds are scored on the same utterances. Evaluation runs in a forked RNG, outside
+the metered step time and with its energy left out (``Meter.excluded``), so it changes
+neither the training trajectory (exact resume holds) nor the cost axes.
 """
 
 from __future__ import annotations
